@@ -1,0 +1,241 @@
+// The broker as a library: accepts connections on its socket (or handed over), routes, reports figures.
+import { EventEmitter } from 'node:events';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import type { Duplex } from 'node:stream';
+import { Flag, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { encodeFrame, type Frame } from '../protocol/frame.js';
+import { QcopError } from '../protocol/errors.js';
+import { CallTable } from './calls.js';
+import { Connection, type ConnectionHost } from './connection.js';
+import { dispatch } from './handlers.js';
+import { duplexPair } from './inprocess.js';
+import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
+import { Registry } from './registry.js';
+import { claimSocketPath, defaultSocketPath } from './socket-path.js';
+import { WatchTable } from './watches.js';
+
+const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
+
+/** Figures the broker keeps; `stats()` and `qcop stats` report them. */
+export interface BrokerCounters {
+  routed: number;
+  delivered: number;
+  unrouted: number;
+  droppedSlow: number;
+  disconnectedSlow: number;
+  calls: number;
+  lateReplies: number;
+  protocolErrors: number;
+  connectionsRefused: number;
+}
+
+/** A running broker. Start one with `startBroker()`. */
+export class Broker extends EventEmitter implements ConnectionHost {
+  readonly options: ResolvedOptions;
+  readonly registry: Registry<Connection>;
+  readonly watches = new WatchTable<Connection>();
+  readonly calls: CallTable<Connection>;
+  readonly counters: BrokerCounters = {
+    routed: 0, delivered: 0, unrouted: 0, droppedSlow: 0, disconnectedSlow: 0,
+    calls: 0, lateReplies: 0, protocolErrors: 0, connectionsRefused: 0,
+  };
+  private readonly conns = new Set<Connection>();
+  private readonly servers: net.Server[] = [];
+  private dirty: Connection[] = [];
+  private flushScheduled = false;
+  private seq = 0;
+  private nextConnId = 1;
+  private readonly started = Date.now();
+  private closing: Promise<void> | null = null;
+
+  /** Use `startBroker()`; the constructor does not listen. */
+  constructor(options: ResolvedOptions) {
+    super();
+    this.options = options;
+    this.registry = new Registry<Connection>((name, registered) => this.registrationChanged(name, registered));
+    this.calls = new CallTable<Connection>((call) => {
+      if (!call.answered) call.caller.error('ETIMEDOUT', `no reply on ${call.channel} in time`, call.requestId, Kind.Call, call.channel);
+    });
+  }
+
+  get maxFrameBytes(): number {
+    return this.options.maxFrameBytes;
+  }
+  get maxQueueBytes(): number {
+    return this.options.maxQueueBytes;
+  }
+  get slowConsumer(): 'drop' | 'disconnect' {
+    return this.options.slowConsumer;
+  }
+
+  /** The Unix socket path this broker listens on. */
+  get socketPath(): string {
+    return this.options.socket;
+  }
+
+  /** Listens on the Unix socket (SPEC §6 rules for the path). */
+  async listenUnix(): Promise<void> {
+    const socketPath = this.options.socket;
+    await claimSocketPath(socketPath, this.options.group);
+    const server = net.createServer((s) => this.accept(s, 'unix'));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => {
+        reject(new QcopError(err.code === 'EADDRINUSE' ? 'EADDRINUSE' : 'EACCES', `cannot listen on ${socketPath}: ${err.code ?? err.message}`, { cause: err }));
+      });
+      server.listen(socketPath, () => resolve());
+    });
+    fs.chmodSync(socketPath, this.options.group === undefined ? 0o600 : 0o660);
+    server.on('error', (err) => this.log('error', `socket server: ${err.message}`));
+    this.servers.push(server);
+  }
+
+  /** Adds an already connected stream (any transport: Unix, TCP, in-process). */
+  accept(stream: Duplex, transport: string): Connection | null {
+    if (this.closing) {
+      stream.destroy();
+      return null;
+    }
+    if (this.conns.size >= this.options.maxConnections) {
+      this.counters.connectionsRefused++;
+      stream.end(encodeFrame(Kind.Error, 0, 0, 0, '', 'ELIMIT', Buffer.from(`more than ${this.options.maxConnections} connections`)));
+      setTimeout(() => stream.destroy(), 1000).unref?.();
+      return null;
+    }
+    const conn = new Connection(this, stream, this.nextConnId++, transport, this.options.handshakeTimeoutMs);
+    if (this.nextConnId > 0xfffffff0) this.nextConnId = 1;
+    this.conns.add(conn);
+    return conn;
+  }
+
+  /** A client stream connected to this broker inside the same process (no socket). */
+  connectInProcess(): Duplex {
+    const [client, server] = duplexPair();
+    this.accept(server, 'inprocess');
+    return client;
+  }
+
+  onFrame(conn: Connection, frame: Frame): void {
+    dispatch(this, conn, frame);
+  }
+
+  onClose(conn: Connection): void {
+    if (!this.conns.delete(conn)) return;
+    for (const name of conn.listening) this.registry.remove(name, conn);
+    conn.listening.clear();
+    for (const w of conn.watches.values()) this.watches.remove(w);
+    conn.watches.clear();
+    for (const call of this.calls.dropConnection(conn)) {
+      call.caller.error('ENOLISTENER', `every receiver on ${call.channel} went away without answering`, call.requestId, Kind.Call, call.channel);
+    }
+  }
+
+  markDirty(conn: Connection): void {
+    this.dirty.push(conn);
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      process.nextTick(() => this.flushDirty());
+    }
+  }
+
+  countSlow(_conn: Connection, disconnected: boolean): void {
+    if (disconnected) this.counters.disconnectedSlow++;
+    else this.counters.droppedSlow++;
+  }
+
+  log(level: keyof typeof LEVELS, text: string): void {
+    if (LEVELS[level] <= LEVELS[this.options.logLevel]) process.stderr.write(`qcopd: ${level}: ${text}\n`);
+    this.emit('log', level, text);
+  }
+
+  nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+
+  /** What Welcome tells a client (PROTOCOL 2.2). */
+  welcome(): Record<string, unknown> {
+    const o = this.options;
+    return {
+      broker: o.name,
+      pid: process.pid,
+      version: PROTOCOL_VERSION,
+      features: ['lost', 'call', 'watch'],
+      maxFrameBytes: o.maxFrameBytes,
+      maxListeners: o.maxListeners,
+      maxWatches: o.maxWatches,
+      maxQueueBytes: o.maxQueueBytes,
+    };
+  }
+
+  /** The broker's figures (SPEC §4 `qcop stats`). */
+  stats(): Record<string, unknown> {
+    let total = 0;
+    let max = 0;
+    const connections = [];
+    for (const c of this.conns) {
+      const q = c.queuedBytes;
+      total += q;
+      if (q > max) max = q;
+      connections.push({ id: c.id, name: c.name, pid: c.pid, transport: c.transport, listeners: c.listening.size, queuedBytes: q, lost: c.lostTotal });
+    }
+    const k = this.counters;
+    return {
+      broker: this.options.name,
+      pid: process.pid,
+      uptimeMs: Date.now() - this.started,
+      clients: this.conns.size,
+      channels: this.registry.size,
+      routed: k.routed,
+      delivered: k.delivered,
+      dropped: { unrouted: k.unrouted, slowConsumer: k.droppedSlow, total: k.unrouted + k.droppedSlow },
+      disconnectedSlow: k.disconnectedSlow,
+      calls: { started: k.calls, pending: this.calls.size, lateReplies: k.lateReplies },
+      connectionsRefused: k.connectionsRefused,
+      queues: { policy: this.options.slowConsumer, limitBytes: this.options.maxQueueBytes, totalBytes: total, maxBytes: max, connections },
+      memory: { rss: process.memoryUsage.rss() },
+    };
+  }
+
+  /** Stops listening, closes every connection, removes the socket file. */
+  close(): Promise<void> {
+    if (this.closing) return this.closing;
+    this.closing = (async () => {
+      for (const server of this.servers) server.close();
+      for (const c of [...this.conns]) c.stream.destroy();
+      this.calls.clear();
+      if (!this.options.noSocket) {
+        try {
+          fs.unlinkSync(this.options.socket);
+        } catch {
+          // already gone
+        }
+      }
+      await Promise.all(this.servers.map((s) => new Promise<void>((r) => (s.listening ? s.once('close', () => r()) : r()))));
+      this.emit('close');
+    })();
+    return this.closing;
+  }
+
+  private flushDirty(): void {
+    this.flushScheduled = false;
+    const dirty = this.dirty;
+    this.dirty = [];
+    for (const c of dirty) c.flushOut();
+  }
+
+  private registrationChanged(name: string, registered: boolean): void {
+    const flags = registered ? Flag.Registered : 0;
+    for (const w of this.watches.matching(name)) {
+      w.conn.push(encodeFrame(Kind.Event, flags, w.id, 0, name, ''));
+    }
+  }
+}
+
+/** Starts a broker: validates options, claims the socket path, listens. */
+export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
+  const resolved = resolveOptions(options, options.socket ?? defaultSocketPath());
+  const broker = new Broker(resolved);
+  if (!resolved.noSocket) await broker.listenUnix();
+  return broker;
+}

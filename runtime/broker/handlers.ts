@@ -1,0 +1,243 @@
+// One handler per frame kind (PROTOCOL 3); names are validated here, once, before any handler acts.
+import {
+  DEFAULT_CALL_TIMEOUT_MS, Flag, HEADER_SIZE, KIND_NAMES, Kind, MAX_CALL_TIMEOUT_MS, Off, PROTOCOL_VERSION,
+} from '../protocol/constants.js';
+import { decodeControl, encodeControl } from '../protocol/data.js';
+import { isErrorCode } from '../protocol/errors.js';
+import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
+import { channelProblem, decodeName, isPattern, messageProblem } from '../protocol/names.js';
+import type { Broker } from './broker.js';
+import type { Connection } from './connection.js';
+import { WatchTable } from './watches.js';
+
+type Handler = (b: Broker, c: Connection, f: Frame) => void;
+
+// Names seen valid recently: validation then costs one lookup on the hot path.
+const validChannels = new Set<string>();
+const validMessages = new Set<string>();
+const VALID_CACHE = 4096;
+
+function remember(set: Set<string>, name: string): void {
+  if (set.size >= VALID_CACHE) set.clear();
+  set.add(name);
+}
+
+/** Reads the channel field; on a bad name answers EINVAL and returns null (PROTOCOL 4.1). */
+function channelOf(c: Connection, f: Frame, mode: 'concrete' | 'listener'): string | null {
+  const name = decodeName(f.raw, HEADER_SIZE, f.channelEnd);
+  if (name === null) {
+    c.error('EINVAL', 'channel is not valid UTF-8', f.id, f.kind);
+    return null;
+  }
+  if (!validChannels.has(name)) {
+    const problem = channelProblem(name);
+    if (problem) {
+      c.error('EINVAL', problem, f.id, f.kind);
+      return null;
+    }
+    remember(validChannels, name);
+  }
+  if (mode === 'concrete' && isPattern(name)) {
+    c.error('EINVAL', `'${name}' is a pattern; a message goes to a concrete channel`, f.id, f.kind, name);
+    return null;
+  }
+  return name;
+}
+
+/** Checks the message field (PROTOCOL 4.2); answers EINVAL when bad. */
+function messageOk(c: Connection, f: Frame, channel: string): boolean {
+  const name = decodeName(f.raw, f.channelEnd, f.messageEnd);
+  if (name === null) {
+    c.error('EINVAL', 'message is not valid UTF-8', f.id, f.kind, channel);
+    return false;
+  }
+  if (validMessages.has(name)) return true;
+  const problem = messageProblem(name);
+  if (problem) {
+    c.error('EINVAL', problem, f.id, f.kind, channel);
+    return false;
+  }
+  remember(validMessages, name);
+  return true;
+}
+
+function result(c: Connection, f: Frame, aux = 0, payload?: Uint8Array): void {
+  c.push(encodeFrame(Kind.Result, 0, f.id, aux, '', '', payload));
+}
+
+const hello: Handler = (b, c, f) => {
+  // PROTOCOL 2.1: a second hello is out of order.
+  if (c.state !== 'hello') return c.fatal('EPROTO', 'hello sent twice', f.kind);
+  if (f.aux !== PROTOCOL_VERSION) {
+    return c.fatal('ENOTSUP', `protocol version ${f.aux} is not supported; this broker speaks ${PROTOCOL_VERSION}`, f.kind);
+  }
+  const name = decodeName(f.raw, f.channelEnd, f.messageEnd);
+  if (name === null) return c.fatal('EPROTO', 'client name is not valid UTF-8', f.kind);
+  let features: unknown = [];
+  try {
+    features = decodeControl(payloadOf(f)).features ?? [];
+  } catch {
+    return c.fatal('EPROTO', 'hello payload is not a CBOR map', f.kind);
+  }
+  c.name = name;
+  c.pid = f.id;
+  c.features = Array.isArray(features) ? features.filter((x): x is string => typeof x === 'string') : [];
+  c.opened();
+  c.push(encodeFrame(Kind.Welcome, 0, c.id, PROTOCOL_VERSION, '', '', encodeControl(b.welcome())));
+  b.log('debug', `connection ${c.id}: hello from ${name || 'unnamed'} pid ${c.pid}`);
+};
+
+const send: Handler = (b, c, f) => {
+  const channel = channelOf(c, f, 'concrete');
+  if (channel === null || !messageOk(c, f, channel)) return;
+  const receivers = b.registry.route(channel);
+  const n = receivers.length;
+  if (n > 0) {
+    // PROTOCOL 3.4: the send frame becomes the msg frame in place; the data bytes are never read.
+    const raw = f.raw;
+    raw[Off.Kind] = Kind.Msg;
+    raw[Off.Flags] = 0;
+    raw.writeUInt32LE(b.nextSeq(), Off.Id);
+    raw.writeUInt32LE(c.id, Off.Aux);
+    for (let i = 0; i < n; i++) receivers[i]!.deliver(raw);
+  }
+  b.counters.routed++;
+  b.counters.delivered += n;
+  if (n === 0) b.counters.unrouted++;
+  if (f.flags & Flag.WantCount) return result(c, f, n);
+  c.sent++;
+  if (n === 0) c.unrouted++;
+};
+
+const flush: Handler = (_b, c, f) => {
+  const messages = c.sent;
+  const unrouted = c.unrouted;
+  c.sent = 0;
+  c.unrouted = 0;
+  result(c, f, messages, encodeControl({ messages, unrouted }));
+};
+
+const query: Handler = (b, c, f) => {
+  const channel = channelOf(c, f, 'concrete');
+  if (channel !== null) result(c, f, b.registry.route(channel).length > 0 ? 1 : 0);
+};
+
+const listen: Handler = (b, c, f) => {
+  const name = channelOf(c, f, 'listener');
+  if (name === null) return;
+  if (!c.listening.has(name)) {
+    if (c.listening.size >= b.options.maxListeners) {
+      return c.error('ELIMIT', `more than ${b.options.maxListeners} listener names on one connection`, f.id, f.kind, name);
+    }
+    c.listening.add(name);
+    b.registry.add(name, c);
+  }
+  result(c, f);
+};
+
+const unlisten: Handler = (b, c, f) => {
+  const name = channelOf(c, f, 'listener');
+  if (name === null) return;
+  if (c.listening.delete(name)) b.registry.remove(name, c);
+  result(c, f);
+};
+
+const watch: Handler = (b, c, f) => {
+  const name = channelOf(c, f, 'listener');
+  if (name === null) return;
+  if (c.watches.size >= b.options.maxWatches) {
+    return c.error('ELIMIT', `more than ${b.options.maxWatches} watches on one connection`, f.id, f.kind, name);
+  }
+  if (f.id === 0 || c.watches.has(f.id)) return c.error('EINVAL', `watch id ${f.id} is zero or in use`, f.id, f.kind, name);
+  const w = b.watches.add(c, f.id, name);
+  c.watches.set(f.id, w);
+  // PROTOCOL 3.7: the current state first, each event marked initial, then the result.
+  for (const registered of b.registry.names()) {
+    if (WatchTable.concerns(w, registered)) {
+      c.push(encodeFrame(Kind.Event, Flag.Registered | Flag.Initial, w.id, 0, registered, ''));
+    }
+  }
+  result(c, f);
+};
+
+const unwatch: Handler = (b, c, f) => {
+  const w = c.watches.get(f.aux);
+  if (w) {
+    c.watches.delete(f.aux);
+    b.watches.remove(w);
+  }
+  result(c, f);
+};
+
+const call: Handler = (b, c, f) => {
+  const channel = channelOf(c, f, 'concrete');
+  if (channel === null || !messageOk(c, f, channel)) return;
+  const receivers = b.registry.route(channel);
+  if (receivers.length === 0) return c.error('ENOLISTENER', `nobody listens on ${channel}`, f.id, f.kind, channel);
+  const timeout = Math.min(f.aux === 0 ? DEFAULT_CALL_TIMEOUT_MS : f.aux, MAX_CALL_TIMEOUT_MS);
+  const pending = b.calls.start(c, f.id, channel, receivers, timeout + 1000);
+  const raw = f.raw;
+  raw[Off.Kind] = Kind.Msg;
+  raw[Off.Flags] = Flag.Call;
+  raw.writeUInt32LE(pending.id, Off.Id);
+  raw.writeUInt32LE(c.id, Off.Aux);
+  b.counters.calls++;
+  for (const r of receivers) {
+    // A receiver that cannot take the call will never answer it.
+    if (!r.deliver(raw) && b.calls.giveUp(pending, r)) {
+      c.error('ENOLISTENER', `every receiver on ${channel} is gone or too slow`, f.id, f.kind, channel);
+    }
+  }
+};
+
+const reply: Handler = (b, c, f) => {
+  if (f.flags & Flag.Decline) {
+    // PROTOCOL 3.11: a receiver that will not answer; when nobody is left, the caller hears ENOLISTENER.
+    const orphan = b.calls.decline(c, f.id);
+    if (orphan) orphan.caller.error('ENOLISTENER', `no receiver on ${orphan.channel} answers this call`, orphan.requestId, Kind.Call, orphan.channel);
+    return;
+  }
+  const verdict = b.calls.reply(c, f.id);
+  if (verdict === 'unknown') return c.error('ENOCALL', `no call ${f.id} is waiting for this connection's reply`, f.id, f.kind);
+  if (verdict === 'late' || !verdict.first) {
+    b.counters.lateReplies++;
+    return;
+  }
+  const { call: pending } = verdict;
+  if (f.flags & Flag.Failure) {
+    const code = decodeName(f.raw, f.channelEnd, f.messageEnd) ?? '';
+    const text = payloadOf(f).toString('utf8');
+    const ok = isErrorCode(code);
+    pending.caller.error(ok ? code : 'EPROTO', ok ? text : `replier sent a malformed error code`, pending.requestId, Kind.Call, pending.channel);
+  } else {
+    pending.caller.push(encodeFrame(Kind.Result, 0, pending.requestId, 0, '', '', payloadOf(f)));
+  }
+};
+
+const stats: Handler = (b, c, f) => {
+  result(c, f, 0, encodeControl(b.stats()));
+};
+
+const HANDLERS: Partial<Record<number, Handler>> = {
+  [Kind.Hello]: hello,
+  [Kind.Send]: send,
+  [Kind.Flush]: flush,
+  [Kind.Query]: query,
+  [Kind.Listen]: listen,
+  [Kind.Unlisten]: unlisten,
+  [Kind.Watch]: watch,
+  [Kind.Unwatch]: unwatch,
+  [Kind.Call]: call,
+  [Kind.Reply]: reply,
+  [Kind.Stats]: stats,
+};
+
+/** Dispatches one frame: hello first (PROTOCOL 2.1), unknown kinds answered ENOTSUP (PROTOCOL 5.2). */
+export function dispatch(b: Broker, c: Connection, f: Frame): void {
+  if (c.state === 'hello' && f.kind !== Kind.Hello) {
+    return c.fatal('EPROTO', `expected hello, got ${KIND_NAMES[f.kind] ?? `kind 0x${f.kind.toString(16)}`}`, f.kind);
+  }
+  const handler = HANDLERS[f.kind];
+  if (!handler) return c.error('ENOTSUP', `unknown frame kind 0x${f.kind.toString(16)}`, f.id, f.kind);
+  handler(b, c, f);
+}

@@ -1,0 +1,86 @@
+// Broker options: their defaults, and validation of a config file or flags (docs/CONFIG.md).
+import { DEFAULT_LIMITS } from '../protocol/constants.js';
+import { QcopError } from '../protocol/errors.js';
+
+/** What the broker does with a receiver whose outbound queue is full (SPEC §2). */
+export type SlowConsumerPolicy = 'drop' | 'disconnect';
+
+export interface BrokerOptions {
+  /** Unix socket path; default from QCOP_SOCKET / XDG_RUNTIME_DIR / uid (SPEC §6). */
+  socket?: string;
+  /** Group allowed to connect: the socket folder becomes 0750 with this group (name or gid). */
+  group?: string | number;
+  /** Largest frame accepted, header included (default 1 MiB). */
+  maxFrameBytes?: number;
+  /** Bytes queued towards one receiver before `slowConsumer` applies (default 8 MiB). */
+  maxQueueBytes?: number;
+  /** `drop` (default): drop for that receiver and tell it later; `disconnect`: close it. */
+  slowConsumer?: SlowConsumerPolicy;
+  /** Listener names one connection may register (default 4096). */
+  maxListeners?: number;
+  /** Watches one connection may hold (default 1024). */
+  maxWatches?: number;
+  /** Simultaneous connections (default 1024). */
+  maxConnections?: number;
+  /** Time a new connection has to send its hello (default 2000 ms). */
+  handshakeTimeoutMs?: number;
+  /** Log lines to stderr: `error`, `warn` (default), `info`, `debug`. */
+  logLevel?: 'error' | 'warn' | 'info' | 'debug';
+  /** Name reported in welcome and stats. */
+  name?: string;
+  /** Do not listen on any socket (only in-process and handed-over connections). */
+  noSocket?: boolean;
+}
+
+export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group'>> & { socket: string; group?: string | number };
+
+const NUMERIC: Array<[keyof BrokerOptions, number, number]> = [
+  ['maxFrameBytes', 1024, 1 << 30],
+  ['maxQueueBytes', 4096, 1 << 30],
+  ['maxListeners', 1, 1 << 20],
+  ['maxWatches', 1, 1 << 20],
+  ['maxConnections', 1, 1 << 20],
+  ['handshakeTimeoutMs', 10, 600_000],
+];
+
+export const KNOWN_OPTIONS = new Set<string>([
+  'socket', 'group', 'maxFrameBytes', 'maxQueueBytes', 'slowConsumer', 'maxListeners', 'maxWatches',
+  'maxConnections', 'handshakeTimeoutMs', 'logLevel', 'name', 'noSocket',
+]);
+
+/** Checks every option and fills in defaults; throws EINVAL naming the bad key. */
+export function resolveOptions(input: BrokerOptions, socket: string): ResolvedOptions {
+  const bad = (key: string, why: string): never => {
+    throw new QcopError('EINVAL', `option ${key}: ${why}`);
+  };
+  for (const key of Object.keys(input)) {
+    if (!KNOWN_OPTIONS.has(key) && (input as Record<string, unknown>)[key] !== undefined) bad(key, 'unknown option');
+  }
+  for (const [key, min, max] of NUMERIC) {
+    const v = input[key];
+    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)) {
+      bad(key, `must be an integer from ${min} to ${max}`);
+    }
+  }
+  if (input.slowConsumer !== undefined && input.slowConsumer !== 'drop' && input.slowConsumer !== 'disconnect') {
+    bad('slowConsumer', "must be 'drop' or 'disconnect'");
+  }
+  if (input.logLevel !== undefined && !['error', 'warn', 'info', 'debug'].includes(input.logLevel)) {
+    bad('logLevel', "must be 'error', 'warn', 'info' or 'debug'");
+  }
+  if (input.group !== undefined && typeof input.group !== 'string' && typeof input.group !== 'number') bad('group', 'must be a name or a gid');
+  return {
+    socket,
+    group: input.group,
+    maxFrameBytes: input.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
+    maxQueueBytes: input.maxQueueBytes ?? DEFAULT_LIMITS.maxQueueBytes,
+    slowConsumer: input.slowConsumer ?? 'drop',
+    maxListeners: input.maxListeners ?? DEFAULT_LIMITS.maxListeners,
+    maxWatches: input.maxWatches ?? DEFAULT_LIMITS.maxWatches,
+    maxConnections: input.maxConnections ?? 1024,
+    handshakeTimeoutMs: input.handshakeTimeoutMs ?? 2000,
+    logLevel: input.logLevel ?? 'warn',
+    name: input.name ?? 'qcopd',
+    noSocket: input.noSocket ?? false,
+  };
+}

@@ -1,0 +1,86 @@
+// `qcop broker` / `qcopd`: the broker in the foreground, options from --config and flags.
+import * as fs from 'node:fs';
+import { startBroker } from '../broker/broker.js';
+import { KNOWN_OPTIONS, type BrokerOptions } from '../broker/options.js';
+import { defaultSocketPath } from '../broker/socket-path.js';
+import { QcopError } from '../protocol/errors.js';
+import { UsageError, numberFlag, untilSignal, type Command, type ParsedArgs } from './table.js';
+
+/** Reads `--config FILE`: a JSON object whose keys are broker options (docs/CONFIG.md). */
+export function readConfig(file: string): BrokerOptions {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new QcopError('ENOENT', `cannot read config ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    throw new UsageError(`config ${file} is not JSON: ${(err as Error).message}`);
+  }
+  if (json === null || typeof json !== 'object' || Array.isArray(json)) throw new UsageError(`config ${file} must hold a JSON object`);
+  for (const key of Object.keys(json)) {
+    if (!KNOWN_OPTIONS.has(key)) throw new UsageError(`config ${file}: unknown option '${key}' (see docs/CONFIG.md)`);
+  }
+  return json as BrokerOptions;
+}
+
+function optionsFrom(args: ParsedArgs): BrokerOptions {
+  const o: BrokerOptions = typeof args.flags.config === 'string' ? readConfig(args.flags.config) : {};
+  const str = (k: string) => (typeof args.flags[k] === 'string' ? (args.flags[k] as string) : undefined);
+  if (str('socket')) o.socket = str('socket');
+  if (str('group')) o.group = str('group');
+  if (str('name')) o.name = str('name');
+  const policy = str('slow-consumer');
+  if (policy !== undefined) {
+    if (policy !== 'drop' && policy !== 'disconnect') throw new UsageError("--slow-consumer must be 'drop' or 'disconnect'");
+    o.slowConsumer = policy;
+  }
+  const level = str('log-level');
+  if (level !== undefined) o.logLevel = level as BrokerOptions['logLevel'];
+  const nums: Array<[string, keyof BrokerOptions]> = [
+    ['max-frame-bytes', 'maxFrameBytes'], ['max-queue-bytes', 'maxQueueBytes'], ['max-listeners', 'maxListeners'],
+    ['max-watches', 'maxWatches'], ['max-connections', 'maxConnections'],
+  ];
+  for (const [flag, key] of nums) {
+    const n = numberFlag(args, flag, { integer: true, min: 1 });
+    if (n !== undefined) (o as Record<string, unknown>)[key] = n;
+  }
+  return o;
+}
+
+export const broker: Command = {
+  name: 'broker',
+  summary: 'Run the broker in the foreground (the same as qcopd). Flags override the --config file.',
+  usage: 'qcop broker [--socket PATH] [--config FILE] [options]',
+  flags: {
+    socket: { type: 'string', description: 'socket path (default: $QCOP_SOCKET, $XDG_RUNTIME_DIR/qcop/qcop.sock, /run/qcop/qcop.sock for root, /tmp/qcop-UID/qcop.sock)' },
+    config: { type: 'string', description: 'JSON file of broker options (docs/CONFIG.md)' },
+    group: { type: 'string', description: 'group allowed to connect (socket folder 0750)' },
+    'max-frame-bytes': { type: 'string', description: 'largest frame accepted (default 1048576)' },
+    'max-queue-bytes': { type: 'string', description: 'bytes queued per receiver before the slow-consumer policy (default 8388608)' },
+    'slow-consumer': { type: 'string', description: "'drop' (default) or 'disconnect'" },
+    'max-listeners': { type: 'string', description: 'listener names per connection (default 4096)' },
+    'max-watches': { type: 'string', description: 'watches per connection (default 1024)' },
+    'max-connections': { type: 'string', description: 'simultaneous connections (default 1024)' },
+    'log-level': { type: 'string', description: 'error, warn (default), info or debug' },
+    name: { type: 'string', description: 'broker name shown in stats' },
+    help: { type: 'boolean', description: 'show this help' },
+  },
+  positionals: { min: 0, max: 0 },
+  async run(args) {
+    const options = optionsFrom(args);
+    const signal = untilSignal();
+    try {
+      const b = await startBroker(options);
+      process.stderr.write(`qcopd: listening on ${b.socketPath ?? defaultSocketPath()}\n`);
+      await signal.promise;
+      await b.close();
+      return 0;
+    } finally {
+      signal.dispose();
+    }
+  },
+};

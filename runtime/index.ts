@@ -1,0 +1,11 @@
+// The public surface of the qcop package: everything a program imports from 'qcop'.
+export { connect, type ConnectOptions } from './client/connect.js';
+export { Client, type ClientOptions } from './client/client.js';
+export { Listener, Watch, type WatchEvent } from './client/handles.js';
+export { ReceivedMessage } from './client/message.js';
+export { QCopChannel } from './client/qcopchannel.js';
+export { startBroker, Broker } from './broker/broker.js';
+export type { BrokerOptions, SlowConsumerPolicy } from './broker/options.js';
+export { defaultSocketPath } from './broker/socket-path.js';
+export { QcopError, CODES, type QcopCode } from './protocol/errors.js';
+export { PROTOCOL_VERSION } from './protocol/constants.js';

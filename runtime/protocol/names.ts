@@ -1,0 +1,70 @@
+// Validation of channel names, patterns and message names (SPEC §1, PROTOCOL 4), on strings and on wire bytes.
+import { MAX_NAME_BYTES } from './constants.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Why a name is invalid, or null when it is valid. `what` names the field in the text. */
+export function channelProblem(name: string, what = 'channel'): string | null {
+  if (typeof name !== 'string') return `${what} must be a string`;
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes === 0) return `${what} is empty`;
+  if (bytes > MAX_NAME_BYTES) return `${what} is ${bytes} bytes, longer than ${MAX_NAME_BYTES}`;
+  let segmentStart = true;
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) return `${what} contains a control character`;
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const pair = c <= 0xdbff && i + 1 < name.length && (name.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+      if (!pair) return `${what} contains a lone surrogate (not valid UTF-8)`;
+      i++;
+    }
+    if (c === 0x2f) {
+      if (segmentStart) return `${what} '${name}' has an empty segment`;
+      segmentStart = true;
+    } else {
+      segmentStart = false;
+    }
+  }
+  if (segmentStart) return `${what} '${name}' ends with '/'`;
+  return null;
+}
+
+/** True when a listener name is a pattern: it contains `*` (SPEC §1). */
+export function isPattern(name: string): boolean {
+  return name.includes('*');
+}
+
+/** Why a message name is invalid, or null: 1–255 bytes of UTF-8 without control characters. */
+export function messageProblem(message: string): string | null {
+  if (typeof message !== 'string') return 'message must be a string';
+  const bytes = Buffer.byteLength(message, 'utf8');
+  if (bytes === 0) return 'message is empty';
+  if (bytes > MAX_NAME_BYTES) return `message is ${bytes} bytes, longer than ${MAX_NAME_BYTES}`;
+  for (let i = 0; i < message.length; i++) {
+    const c = message.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f || (c >= 0x80 && c < 0xa0)) return 'message contains a control character';
+    if (c >= 0xd800 && c <= 0xdfff) {
+      const pair = c <= 0xdbff && i + 1 < message.length && (message.charCodeAt(i + 1) & 0xfc00) === 0xdc00;
+      if (!pair) return 'message contains a lone surrogate (not valid UTF-8)';
+      i++;
+    }
+  }
+  return null;
+}
+
+/**
+ * Decodes a name field from the wire; returns null when the bytes are not valid UTF-8.
+ * ASCII, the common case, skips the strict decoder.
+ */
+export function decodeName(buf: Buffer, start: number, end: number): string | null {
+  for (let i = start; i < end; i++) {
+    if (buf[i]! >= 0x80) {
+      try {
+        return utf8.decode(buf.subarray(start, end));
+      } catch {
+        return null;
+      }
+    }
+  }
+  return buf.toString('latin1', start, end);
+}

@@ -1,0 +1,6 @@
+// Owns: the `qcopd` command of a target bundle (qcopd.js): runtime check, then `qcop broker` in the foreground.
+import { start, TargetInfo } from './prologue';
+
+declare var __QCOP_TARGET__: TargetInfo;
+
+start('qcopd', __QCOP_TARGET__, ['broker'].concat(process.argv.slice(2)));
