@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// build-native.mjs owns compiling runtime/native/qcop_native.c into prebuilds/linux-<arch>/qcop_native.node.
+// build-native.mjs owns compiling runtime/native/*.c into prebuilds/linux-<arch>/qcop_native.node.
 // `--host` (run by npm install) builds for this machine only and never fails the install;
 // without it, all three targets are built with Debian's cross compilers (installed if root).
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -9,7 +9,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const source = join(root, 'runtime/native/qcop_native.c');
+const nativeDir = join(root, 'runtime/native');
+const sources = readdirSync(nativeDir).filter((f) => f.endsWith('.c')).sort().map((f) => join(nativeDir, f));
 const hostOnly = process.argv.includes('--host');
 const common = ['-shared', '-fPIC', '-O2', '-s', '-Wall', '-pthread', '-fvisibility=hidden',
   '-Wl,-z,noexecstack', '-Wl,--as-needed'];
@@ -54,7 +55,7 @@ function compile(arch, cc, flags, include) {
   mkdirSync(outDir, { recursive: true });
   const out = join(outDir, 'qcop_native.node');
   const tmp = `${out}.${process.pid}.tmp`;
-  execFileSync(cc, [...common, ...flags, `-I${include}`, '-o', tmp, source], { stdio: 'inherit' });
+  execFileSync(cc, [...common, ...flags, `-I${include}`, '-o', tmp, ...sources], { stdio: 'inherit' });
   renameSync(tmp, out); // rename, never overwrite in place: a running process may have it mapped
   return out;
 }

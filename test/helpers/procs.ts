@@ -61,6 +61,7 @@ export function socketAnswers(socketPath: string): Promise<boolean> {
 export class Proc {
   readonly child: ChildProcess;
   readonly lines: string[] = [];
+  private readonly parsed: any[] = [];
   stderr = '';
   private buf = '';
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -72,7 +73,15 @@ export class Proc {
       this.buf += d.toString();
       let i;
       while ((i = this.buf.indexOf('\n')) >= 0) {
-        this.lines.push(this.buf.slice(0, i));
+        const line = this.buf.slice(0, i);
+        this.lines.push(line);
+        if (line.startsWith('{') || line.startsWith('[')) {
+          try {
+            this.parsed.push(JSON.parse(line));
+          } catch {
+            // not JSON after all
+          }
+        }
         this.buf = this.buf.slice(i + 1);
       }
     });
@@ -87,7 +96,7 @@ export class Proc {
 
   /** Parsed JSON lines so far. */
   json(): any[] {
-    return this.lines.filter((l) => l.startsWith('{') || l.startsWith('[')).map((l) => JSON.parse(l));
+    return this.parsed;
   }
 
   /** Waits for a JSON line satisfying `pred`; returns it. */
