@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import { startBroker } from '../broker/broker.js';
 import { KNOWN_OPTIONS, type BrokerOptions } from '../broker/options.js';
+import { sdNotify } from '../broker/notify.js';
 import { defaultSocketPath } from '../broker/socket-path.js';
 import { QcopError } from '../protocol/errors.js';
 import { UsageError, numberFlag, untilSignal, type Command, type ParsedArgs } from './table.js';
@@ -76,7 +77,9 @@ export const broker: Command = {
     try {
       const b = await startBroker(options);
       process.stderr.write(`qcopd: listening on ${b.socketPath ?? defaultSocketPath()}\n`);
+      sdNotify(`READY=1\nMAINPID=${process.pid}\nSTATUS=routing on ${b.socketPath}`);
       await signal.promise;
+      sdNotify('STOPPING=1');
       await b.close();
       return 0;
     } finally {
