@@ -158,4 +158,16 @@ test('broker: a bad config file is a usage error; a live socket is refused with 
   assert.match(taken.stderr, /^EADDRINUSE: /);
 });
 
+test('shm ls prints a JSON array of segments; shm gc prints the removed keys; a bad verb is exit 2', async () => {
+  const ls = await runCli(['shm', 'ls']);
+  assert.is(ls.code, 0, ls.stderr);
+  assert.ok(Array.isArray(JSON.parse(ls.stdout)));
+  const gc = await runCli(['shm', 'gc']);
+  assert.is(gc.code, 0, gc.stderr);
+  assert.ok(Array.isArray(JSON.parse(gc.stdout).removed));
+  const bad = await runCli(['shm', 'rm']);
+  assert.is(bad.code, 2);
+  assert.match(bad.stderr, /^EINVAL: /);
+});
+
 test.run();
