@@ -251,4 +251,68 @@ test('an in-process client needs no socket', async () => {
   await local.close();
 });
 
+test('send returns false past the high-water mark, then drain follows; nothing is lost', async () => {
+  const rx = await client('rx');
+  let got = 0;
+  await rx.listen('bulk', () => got++).ready;
+  const tx = await connect({ socket, highWaterMark: 64 * 1024 });
+  clients.push(tx);
+  const data = Buffer.alloc(8 * 1024);
+  let sent = 0;
+  while (tx.send('bulk', 'chunk()', data)) sent++;
+  sent++;
+  assert.ok(tx.bufferedBytes >= 64 * 1024);
+  await new Promise<void>((resolve) => tx.once('drain', resolve));
+  assert.ok(tx.bufferedBytes < 64 * 1024);
+  await tx.flush();
+  await rx.flush();
+  await waitFor(() => got === sent, 3000, 'every chunk');
+});
+
+test('while the broker is away sends are buffered up to the high-water mark, the rest refused with ENOBUFS', async () => {
+  const tx = await connect({ socket, highWaterMark: 4096, reconnectMaxDelayMs: 100 });
+  clients.push(tx);
+  const down = new Promise((r) => tx.once('disconnected', r));
+  await broker.close();
+  await down;
+  let buffered = 0;
+  let refused: any = null;
+  try {
+    for (;;) {
+      tx.send('later', 'm(int)', buffered);
+      buffered++;
+    }
+  } catch (err) {
+    refused = err;
+  }
+  assert.is(refused?.code, 'ENOBUFS');
+  assert.ok(buffered > 10);
+  broker = await startBroker({ socket, logLevel: 'error' });
+  const rx = await client('rx');
+  const got: number[] = [];
+  await rx.listen('later', (m) => got.push(m.data as number)).ready;
+  await new Promise((r) => tx.once('reconnected', r));
+  assert.equal(await tx.flush(), { messages: buffered, unrouted: 0 });
+  await rx.flush();
+  await waitFor(() => got.length === buffered, 3000, 'buffered messages');
+  assert.equal(got, [...Array(buffered).keys()]);
+});
+
+test('QCopChannel: static send/isRegistered/flush and a received event, as in Qt', async () => {
+  const { QCopChannel } = await import('../../runtime/index.js');
+  await QCopChannel.connect({ socket });
+  try {
+    const ch = new QCopChannel('QPE/System');
+    const got: unknown[] = [];
+    ch.on('received', (message: string, data: unknown) => got.push([message, data]));
+    await waitFor(() => QCopChannel.isRegistered('QPE/System'), 2000, 'registered');
+    assert.ok(QCopChannel.send('QPE/System', 'setVolume(int)', 7));
+    assert.equal(await QCopChannel.flush(), { messages: 1, unrouted: 0 });
+    assert.equal(got, [['setVolume(int)', 7]]);
+    ch.close();
+  } finally {
+    await QCopChannel.disconnect();
+  }
+});
+
 test.run();
