@@ -61,15 +61,17 @@ test('broker killed with SIGKILL and restarted: clients reconnect, listeners and
   const listener = await spawnClient(broker.socket, 'listener');
   const watcher = await spawnClient(broker.socket, 'watcher');
   await run(listener, { op: 'listen', channel: 'r/*' });
+  await run(sender, { op: 'listen', channel: 'r/self' });
   await run(watcher, { op: 'watch', channel: 'late/*' });
   broker.kill('SIGKILL');
   await Promise.all([sender, listener, watcher].map((p) => p.waitJson((v) => v.ev === 'disconnected')));
-  // Sent while the broker is down: buffered, delivered after the reconnection.
-  await run(sender, { op: 'send', channel: 'r/buffered', message: 'm()', data: 'while-down' });
+  // Sent while the broker is down: buffered, routed after the reconnection. The sender listens on it
+  // itself, and a reconnecting client re-registers its listeners before it sends its backlog.
+  await run(sender, { op: 'send', channel: 'r/self', message: 'm()', data: 'while-down' });
   const again = await spawnBroker([], broker.socket);
   await Promise.all([sender, listener, watcher].map((p) => p.waitJson((v) => v.ev === 'reconnected', 10000)));
   assert.equal(await run(sender, { op: 'flush' }), { messages: 1, unrouted: 0 });
-  await listener.waitJson((v) => v.ev === 'msg' && v.data === 'while-down');
+  await sender.waitJson((v) => v.ev === 'msg' && v.data === 'while-down');
   await run(sender, { op: 'send', channel: 'r/after', message: 'm()', data: 'after' });
   await listener.waitJson((v) => v.ev === 'msg' && v.data === 'after');
   await run(sender, { op: 'listen', channel: 'late/one' });
