@@ -68,6 +68,8 @@ export class CallTable<C> {
 
   /** Removes a receiver that will never answer; returns the call if nobody is left to answer it. */
   giveUp(call: Call<C>, conn: C): boolean {
+    // A call already finished (answered, expired or reported) must not be reported twice.
+    if (!this.pending.has(call.id)) return false;
     call.waiting.delete(conn);
     if (call.waiting.size === 0) {
       this.finish(call);

@@ -3,6 +3,11 @@ import { decodeData, encodeData } from '../protocol/data.js';
 import { QcopError } from '../protocol/errors.js';
 
 const TAGGED = new Set(['$bytes', '$bigint', '$date', '$cbor']);
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=|[A-Za-z0-9+/]{2,3})?$/;
+const ISO_8601 = /^[+-]?\d{4,6}-\d{2}-\d{2}(?:T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+// CBOR items the encoder cannot be asked for: undefined (simple value 23) and -0 (a half float).
+const CBOR_UNDEFINED = { $cbor: '9w==' };
+const CBOR_NEGATIVE_ZERO = { $cbor: '+YAA' };
 
 function cborForm(value: unknown): { $cbor: string } {
   return { $cbor: encodeData(value).toString('base64') };
@@ -20,11 +25,12 @@ export function toJsonData(value: unknown): unknown {
     case 'boolean':
       return value;
     case 'number':
-      return Number.isFinite(value) && !Object.is(value, -0) ? value : cborForm(value);
+      if (Object.is(value, -0)) return CBOR_NEGATIVE_ZERO;
+      return Number.isFinite(value) ? value : cborForm(value);
     case 'bigint':
       return { $bigint: value.toString() };
     case 'undefined':
-      return cborForm(undefined);
+      return CBOR_UNDEFINED;
     case 'object':
       break;
     default:
@@ -63,18 +69,18 @@ export function fromJsonData(json: unknown): unknown {
     if (typeof text !== 'string') throw new QcopError('EINVAL', `${key} needs a string`);
     switch (key) {
       case '$bytes':
-        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) throw new QcopError('EINVAL', '$bytes is not base64');
+        if (!BASE64.test(text)) throw new QcopError('EINVAL', '$bytes is not base64');
         return Buffer.from(text, 'base64');
       case '$bigint':
         if (!/^-?\d+$/.test(text)) throw new QcopError('EINVAL', '$bigint needs decimal digits');
         return BigInt(text);
       case '$date': {
         const d = new Date(text);
-        if (Number.isNaN(d.getTime())) throw new QcopError('EINVAL', '$date is not an ISO 8601 date');
+        if (!ISO_8601.test(text) || Number.isNaN(d.getTime())) throw new QcopError('EINVAL', '$date is not an ISO 8601 date');
         return d;
       }
       default:
-        if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text) || text.length === 0) throw new QcopError('EINVAL', '$cbor is not base64');
+        if (!BASE64.test(text) || text.length === 0) throw new QcopError('EINVAL', '$cbor is not base64');
         try {
           return decodeData(Buffer.from(text, 'base64'), true);
         } catch (err) {

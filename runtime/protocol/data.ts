@@ -1,8 +1,10 @@
 // Message data as CBOR (SPEC §1): one encoder configuration shared by every sender and receiver.
-import { Encoder } from 'cbor-x';
+import { Decoder, Encoder } from 'cbor-x';
 
 // Plain CBOR a C client can read: no cbor-x record extension, byte strings untagged.
 const cbor = new Encoder({ useRecords: false, tagUint8Array: false, mapsAsObjects: true, pack: false });
+// A separate Decoder has no `structures`: record definitions in one payload cannot leak into the next.
+const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
 
 const EMPTY = Buffer.alloc(0);
 
@@ -19,7 +21,7 @@ export function encodeData(value: unknown): Buffer {
 export function decodeData(bytes: Uint8Array, copy = false): unknown {
   if (bytes.length === 0) return undefined;
   const input = copy ? Buffer.from(bytes) : bytes;
-  return cbor.decode(input);
+  return decoder.decode(input);
 }
 
 /** Encodes a control payload (welcome, flush result, stats): a CBOR map. */

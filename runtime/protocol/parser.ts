@@ -9,11 +9,16 @@ export interface ParseError {
 
 /**
  * Splits a byte stream into frames. After the first error it stops: the stream cannot be
- * trusted any more (PROTOCOL 5.1). Every length is checked before anything is allocated.
+ * trusted any more (PROTOCOL 5.1). A length is checked before the frame's buffer is allocated,
+ * and a frame split over many chunks is copied into that one buffer as it arrives (linear time).
  */
 export class FrameParser {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  // The length prefix of the next frame while fewer than 4 bytes of it have arrived.
+  private readonly head = Buffer.alloc(4);
+  private headFilled = 0;
+  // The frame being assembled across chunks, allocated once its length is known and checked.
+  private partial: Buffer | null = null;
+  private partialFilled = 0;
   private failed = false;
 
   constructor(private readonly maxFrameBytes: number) {}
@@ -21,49 +26,49 @@ export class FrameParser {
   /** Feeds a chunk; calls `onFrame` for each complete frame. Returns an error when the stream broke. */
   push(chunk: Buffer, onFrame: (f: Frame) => void): ParseError | null {
     if (this.failed) return { code: 'EPROTO', message: 'stream already failed' };
-    let buf = chunk;
-    if (this.pendingBytes > 0) {
-      // Only join what the pending frame needs once its length is known and checked.
-      const need = this.neededBytes(chunk);
-      if (need instanceof Object) return this.fail(need);
-      if (need > this.pendingBytes + chunk.length) {
-        this.pending.push(chunk);
-        this.pendingBytes += chunk.length;
-        return null;
-      }
-      this.pending.push(chunk);
-      buf = Buffer.concat(this.pending, this.pendingBytes + chunk.length);
-      this.pending = [];
-      this.pendingBytes = 0;
-    }
     let at = 0;
-    while (buf.length - at >= 4) {
-      const len = buf.readUInt32LE(at + Off.Length);
+    if (this.headFilled > 0) {
+      const n = Math.min(4 - this.headFilled, chunk.length);
+      chunk.copy(this.head, this.headFilled, 0, n);
+      this.headFilled += n;
+      at = n;
+      if (this.headFilled < 4) return null;
+      const len = this.head.readUInt32LE(0);
       const problem = checkLength(len, this.maxFrameBytes);
       if (problem) return this.fail(problem);
-      if (buf.length - at < len) break;
-      const raw = buf.subarray(at, at + len);
-      const channelEnd = HEADER_SIZE + raw[Off.ChannelLen]!;
-      const messageEnd = channelEnd + raw[Off.MessageLen]!;
-      if (messageEnd > len) {
-        return this.fail({ code: 'EPROTO', message: `name fields (${messageEnd - HEADER_SIZE} bytes) overrun the frame of ${len} bytes` });
+      this.partial = Buffer.allocUnsafe(len);
+      this.head.copy(this.partial, 0, 0, 4);
+      this.partialFilled = 4;
+      this.headFilled = 0;
+    }
+    if (this.partial) {
+      const n = Math.min(this.partial.length - this.partialFilled, chunk.length - at);
+      chunk.copy(this.partial, this.partialFilled, at, at + n);
+      this.partialFilled += n;
+      at += n;
+      if (this.partialFilled < this.partial.length) return null;
+      const whole = this.partial;
+      this.partial = null;
+      const err = this.emit(whole, onFrame);
+      if (err || this.failed) return err;
+    }
+    while (chunk.length - at >= 4) {
+      const len = chunk.readUInt32LE(at + Off.Length);
+      const problem = checkLength(len, this.maxFrameBytes);
+      if (problem) return this.fail(problem);
+      if (chunk.length - at < len) {
+        this.partial = Buffer.allocUnsafe(len);
+        chunk.copy(this.partial, 0, at);
+        this.partialFilled = chunk.length - at;
+        return null;
       }
-      onFrame({
-        kind: raw[Off.Kind]!,
-        flags: raw[Off.Flags]!,
-        id: raw.readUInt32LE(Off.Id),
-        aux: raw.readUInt32LE(Off.Aux),
-        raw,
-        channelEnd,
-        messageEnd,
-      });
-      if (this.failed) return null;
+      const err = this.emit(chunk.subarray(at, at + len), onFrame);
+      if (err || this.failed) return err;
       at += len;
     }
-    if (at < buf.length) {
-      const rest = buf.subarray(at);
-      this.pending.push(rest);
-      this.pendingBytes = rest.length;
+    if (at < chunk.length) {
+      chunk.copy(this.head, 0, at);
+      this.headFilled = chunk.length - at;
     }
     return null;
   }
@@ -71,27 +76,31 @@ export class FrameParser {
   /** Stops parsing: later pushes deliver nothing (used when the owner closes the stream). */
   stop(): void {
     this.failed = true;
-    this.pending = [];
-    this.pendingBytes = 0;
+    this.partial = null;
+    this.headFilled = 0;
   }
 
   /** Bytes held for an incomplete frame. */
   get buffered(): number {
-    return this.pendingBytes;
+    return this.partial ? this.partialFilled : this.headFilled;
   }
 
-  private neededBytes(chunk: Buffer): number | ParseError {
-    if (this.pendingBytes + chunk.length < 4) return Infinity;
-    const head = Buffer.alloc(4);
-    let filled = 0;
-    for (const part of [...this.pending, chunk]) {
-      const n = Math.min(4 - filled, part.length);
-      part.copy(head, filled, 0, n);
-      filled += n;
-      if (filled === 4) break;
+  private emit(raw: Buffer, onFrame: (f: Frame) => void): ParseError | null {
+    const channelEnd = HEADER_SIZE + raw[Off.ChannelLen]!;
+    const messageEnd = channelEnd + raw[Off.MessageLen]!;
+    if (messageEnd > raw.length) {
+      return this.fail({ code: 'EPROTO', message: `name fields (${messageEnd - HEADER_SIZE} bytes) overrun the frame of ${raw.length} bytes` });
     }
-    const len = head.readUInt32LE(0);
-    return checkLength(len, this.maxFrameBytes) ?? len;
+    onFrame({
+      kind: raw[Off.Kind]!,
+      flags: raw[Off.Flags]!,
+      id: raw.readUInt32LE(Off.Id),
+      aux: raw.readUInt32LE(Off.Aux),
+      raw,
+      channelEnd,
+      messageEnd,
+    });
+    return null;
   }
 
   private fail(e: ParseError): ParseError {
