@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Owns: `npm run build:target -- <name>|all`: one deployable folder and tarball per board profile in out/targets/, and the size table.
-import { mkdirSync, readFileSync, rmSync, copyFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { buildLaunchers, buildProgram, eagerOptionalInputs, REPO, resolveChannels } from '../targets/build/bundle.mjs';
-import { copySerialNative, loadCheck, sizes, sourceNative, tarball, writeFiles } from '../targets/build/assemble.mjs';
+import { buildLaunchers, buildProgram, eagerOptionalInputs, eagerOutputs, REPO, resolveChannels } from '../targets/build/bundle.mjs';
+import { copySerialNative, loadCheck, sizes, sourceNative, tarball, verifyUnit, writeFiles } from '../targets/build/assemble.mjs';
 import { loadProfiles } from '../targets/build/profiles.mjs';
 
 const USAGE = `usage: npm run build:target -- <name>... | all [--out DIR] [--no-tar] [--no-load-check]
@@ -51,23 +51,26 @@ async function buildOne(profile, opts, version) {
 
   const nativeDir = join(outDir, 'prebuilds', `linux-${profile.arch}`);
   mkdirSync(nativeDir, { recursive: true });
-  const nativeCopy = join(nativeDir, 'qcop_native.node');
-  copyFileSync(native.file, nativeCopy);
-  const loaded = opts.loadCheck ? loadCheck(profile, nativeCopy) : 'skipped (--no-load-check)';
-  notes.push(`native ${native.info.machineName}${native.info.cpuArchName ? ` ${native.info.cpuArchName}` : ''}: ${loaded}`);
+  copyFileSync(native.file, join(nativeDir, 'qcop_native.node'));
   if (included.includes('serial')) for (const w of copySerialNative(profile, outDir)) console.error(`build-target: ${profile.name}: warning: ${w}`);
+  const loaded = opts.loadCheck ? loadCheck(profile, nativeDir) : 'skipped (--no-load-check)';
+  notes.push(`native ${native.info.machineName}${native.info.cpuArchName ? ` ${native.info.cpuArchName}` : ''}: ${loaded}`);
 
   writeFiles(profile, outDir, included, version);
+  const unitProblems = verifyUnit(outDir);
+  if (unitProblems.length) throw new Error(`qcopd.service: ${unitProblems.join('; ')}`);
   const size = sizes(outDir);
+  size.startJs = eagerOutputs(program.metafile).reduce((n, o) => n + program.metafile.outputs[o].bytes, 0);
+  size.startJs += ['qcop.js', 'qcopd.js'].reduce((n, f) => Math.max(n, statSync(join(outDir, f)).size), 0);
   const tgz = opts.tar ? tarball(outDir) : 0;
   const overBudget = size.js > profile.budget.jsBytes;
   return { profile, outDir, included, size, tgz, overBudget, notes, ms: Date.now() - t0 };
 }
 
 function printTable(rows) {
-  const head = ['target', 'JS', 'native', 'total', 'maps', 'tar.gz', 'JS budget', 'channels'];
+  const head = ['target', 'JS', 'JS at start', 'native', 'total', 'maps', 'tar.gz', 'JS budget', 'channels'];
   const lines = rows.map((r) => [
-    r.profile.name, kib(r.size.js), kib(r.size.native), kib(r.size.js + r.size.native), kib(r.size.maps),
+    r.profile.name, kib(r.size.js), kib(r.size.startJs), kib(r.size.native), kib(r.size.js + r.size.native), kib(r.size.maps),
     r.tgz ? kib(r.tgz) : '-', `${kib(r.profile.budget.jsBytes)}${r.overBudget ? ' OVER' : ''}`,
     r.included.length ? r.included.join(',') : '-',
   ]);
@@ -75,7 +78,8 @@ function printTable(rows) {
   const fmt = (l) => l.map((c, i) => (i === 0 || i === l.length - 1 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ').trimEnd();
   console.log(fmt(head));
   for (const l of lines) console.log(fmt(l));
-  console.log('(total = JS + native, what a board loads; maps are shipped for stack traces but never loaded unless --enable-source-maps)');
+  console.log('JS: every .js/.mjs file (launchers, program, carrier chunks), checked against the budget; JS at start: what qcopd.js loads');
+  console.log('with no carrier configured; total = JS + native; maps ship for stack traces (node --enable-source-maps) and are not loaded otherwise.');
 }
 
 async function main() {

@@ -6,13 +6,16 @@ import type { Duplex } from 'node:stream';
 import { Flag, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { QcopError } from '../protocol/errors.js';
+import { nativeAvailable } from '../native/index.js';
+import { collectGarbage } from '../shm/gc.js';
 import { CallTable } from './calls.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { dispatch } from './handlers.js';
 import { duplexPair } from './inprocess.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { Registry } from './registry.js';
-import { claimSocketPath, defaultSocketPath } from './socket-path.js';
+import { ShmRouter } from './shm.js';
+import { claimSocketPath, defaultSocketPath, resolveGroup } from './socket-path.js';
 import { WatchTable } from './watches.js';
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
@@ -36,6 +39,8 @@ export class Broker extends EventEmitter implements ConnectionHost {
   readonly registry: Registry<Connection>;
   readonly watches = new WatchTable<Connection>();
   readonly calls: CallTable<Connection>;
+  /** Large messages by descriptor (PROTOCOL 8). */
+  readonly shm: ShmRouter;
   readonly counters: BrokerCounters = {
     routed: 0, delivered: 0, unrouted: 0, droppedSlow: 0, disconnectedSlow: 0,
     calls: 0, lateReplies: 0, protocolErrors: 0, connectionsRefused: 0,
@@ -53,6 +58,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
   constructor(options: ResolvedOptions) {
     super();
     this.options = options;
+    this.shm = new ShmRouter(this);
     this.registry = new Registry<Connection>((name, registered) => this.registrationChanged(name, registered));
     this.calls = new CallTable<Connection>((call) => {
       if (!call.answered) call.caller.error('ETIMEDOUT', `no reply on ${call.channel} in time`, call.requestId, Kind.Call, call.channel);
@@ -68,6 +74,17 @@ export class Broker extends EventEmitter implements ConnectionHost {
   get slowConsumer(): 'drop' | 'disconnect' {
     return this.options.slowConsumer;
   }
+  get maxPoolBytes(): number {
+    return this.options.maxPoolBytes;
+  }
+
+  /** The gid clients give their pool segments (group read), when the broker has a group (SPEC §3). */
+  get shmGroup(): number | undefined {
+    if (this.options.group === undefined) return undefined;
+    this.gid ??= resolveGroup(this.options.group);
+    return this.gid;
+  }
+  private gid: number | undefined;
 
   /** The Unix socket path this broker listens on. */
   get socketPath(): string {
@@ -110,6 +127,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
 
   /** A client stream connected to this broker inside the same process (no socket). */
   connectInProcess(): Duplex {
+    if (this.closing) throw new QcopError('ENOBROKER', `in-process broker ${this.options.name} is closed`);
     const [client, server] = duplexPair();
     this.accept(server, 'inprocess');
     return client;
@@ -125,6 +143,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
     conn.listening.clear();
     for (const w of conn.watches.values()) this.watches.remove(w);
     conn.watches.clear();
+    this.shm.closed(conn);
     for (const call of this.calls.dropConnection(conn)) {
       call.caller.error('ENOLISTENER', `every receiver on ${call.channel} went away without answering`, call.requestId, Kind.Call, call.channel);
     }
@@ -136,6 +155,10 @@ export class Broker extends EventEmitter implements ConnectionHost {
       this.flushScheduled = true;
       process.nextTick(() => this.flushDirty());
     }
+  }
+
+  countProtocolError(_conn: Connection): void {
+    this.counters.protocolErrors++;
   }
 
   countSlow(_conn: Connection, disconnected: boolean): void {
@@ -160,11 +183,13 @@ export class Broker extends EventEmitter implements ConnectionHost {
       broker: o.name,
       pid: process.pid,
       version: PROTOCOL_VERSION,
-      features: ['lost', 'call', 'watch'],
+      features: this.shm.enabled ? ['lost', 'call', 'watch', 'shm'] : ['lost', 'call', 'watch'],
       maxFrameBytes: o.maxFrameBytes,
       maxListeners: o.maxListeners,
       maxWatches: o.maxWatches,
       maxQueueBytes: o.maxQueueBytes,
+      // PROTOCOL 8.1: present only when this broker maps pools.
+      ...(this.shm.enabled ? { shmThreshold: o.shmThreshold, maxPoolBytes: o.maxPoolBytes, ...(this.shmGroup === undefined ? {} : { shmGroup: this.shmGroup }) } : {}),
     };
   }
 
@@ -188,11 +213,13 @@ export class Broker extends EventEmitter implements ConnectionHost {
       channels: this.registry.size,
       routed: k.routed,
       delivered: k.delivered,
-      dropped: { unrouted: k.unrouted, slowConsumer: k.droppedSlow, total: k.unrouted + k.droppedSlow },
+      dropped: { unrouted: k.unrouted, slowConsumer: k.droppedSlow, shm: this.shm.counters.dropped, total: k.unrouted + k.droppedSlow + this.shm.counters.dropped },
       disconnectedSlow: k.disconnectedSlow,
       calls: { started: k.calls, pending: this.calls.size, lateReplies: k.lateReplies },
       connectionsRefused: k.connectionsRefused,
+      protocolErrors: k.protocolErrors,
       queues: { policy: this.options.slowConsumer, limitBytes: this.options.maxQueueBytes, totalBytes: total, maxBytes: max, connections },
+      shm: { enabled: this.shm.enabled, threshold: this.options.shmThreshold, ...this.shm.stats() },
       memory: { rss: process.memoryUsage.rss() },
     };
   }
@@ -204,6 +231,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
       for (const server of this.servers) server.close();
       for (const c of [...this.conns]) c.stream.destroy();
       this.calls.clear();
+      this.shm.closeAll();
       if (!this.options.noSocket) {
         try {
           fs.unlinkSync(this.options.socket);
@@ -236,6 +264,15 @@ export class Broker extends EventEmitter implements ConnectionHost {
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   const resolved = resolveOptions(options, options.socket ?? defaultSocketPath());
   const broker = new Broker(resolved);
+  // SPEC §3: stale segments (pools of a broker killed with its clients) are reclaimed at start.
+  if (nativeAvailable()) {
+    try {
+      const { removed } = collectGarbage();
+      if (removed.length) broker.log('info', `reclaimed ${removed.length} stale shared-memory object(s)`);
+    } catch (e) {
+      broker.log('warn', `shared-memory garbage collection failed: ${(e as Error).message}`);
+    }
+  }
   if (!resolved.noSocket) await broker.listenUnix();
   return broker;
 }

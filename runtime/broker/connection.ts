@@ -1,6 +1,6 @@
 // One client connection inside the broker: its state, its outbound queue and the slow-consumer policy.
 import type { Duplex } from 'node:stream';
-import { Kind, Off, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeFrame } from '../protocol/frame.js';
 import { FrameParser } from '../protocol/parser.js';
 import type { Watch } from './watches.js';
@@ -16,6 +16,8 @@ export interface ConnectionHost {
   onClose(conn: Connection): void;
   /** Schedules `conn.flushOut()` for the end of the current tick. */
   markDirty(conn: Connection): void;
+  /** Counts a stream closed for a protocol violation. */
+  countProtocolError(conn: Connection): void;
   /** Counts a message dropped for a slow receiver, or a slow receiver disconnected. */
   countSlow(conn: Connection, disconnected: boolean): void;
   log(level: 'error' | 'warn' | 'info' | 'debug', text: string): void;
@@ -81,20 +83,36 @@ export class Connection {
   deliver(frame: Buffer): boolean {
     if (this.state !== 'open') return false;
     if (this.queuedBytes + frame.length > this.host.maxQueueBytes) {
-      if (this.host.slowConsumer === 'disconnect') {
-        this.host.countSlow(this, true);
-        this.host.log('warn', `connection ${this.id} (${this.name || 'unnamed'}, pid ${this.pid}) is too slow: disconnected`);
-        this.stream.destroy();
-        this.closed();
-      } else {
-        this.lost++;
-        this.lostTotal++;
-        this.host.countSlow(this, false);
-      }
+      this.overflow();
       return false;
     }
     this.push(frame);
     return true;
+  }
+
+  /** Applies the slow-consumer policy to one message this receiver has no room for (also held shm slots, PROTOCOL 8.4). */
+  overflow(): void {
+    if (this.state !== 'open') return;
+    if (this.host.slowConsumer === 'disconnect') {
+      this.host.countSlow(this, true);
+      this.host.log('warn', `connection ${this.id} (${this.name || 'unnamed'}, pid ${this.pid}) is too slow: disconnected`);
+      this.stream.destroy();
+      this.closed();
+    } else {
+      this.lost++;
+      this.lostTotal++;
+      this.host.countSlow(this, false);
+      // Make sure a flush runs, so the receiver hears of the loss even if nothing else is queued.
+      if (this.out.length === 0) this.host.markDirty(this);
+    }
+  }
+
+  /** Tells the receiver now how many messages it lost (PROTOCOL 3.14), rather than at its next drain. */
+  tellLost(): void {
+    if (this.lost === 0 || this.state !== 'open') return;
+    const n = this.lost;
+    this.lost = 0;
+    this.push(encodeFrame(Kind.Lost, 0, 0, n, '', ''));
   }
 
   /** Queues a control frame (answers, events). Not dropped, but a client that lets them pile up far past the limit is closed. */
@@ -114,17 +132,26 @@ export class Connection {
 
   /** Writes the batch of this tick in one go. */
   flushOut(): void {
+    if (this.state === 'closed') return;
     const out = this.out;
-    if (out.length === 0 || this.state === 'closed') return;
-    this.out = [];
-    this.outBytes = 0;
-    if (out.length === 1) {
-      this.stream.write(out[0]);
-      return;
+    if (out.length > 0) {
+      this.out = [];
+      this.outBytes = 0;
+      if (out.length === 1) {
+        this.stream.write(out[0]);
+      } else {
+        this.stream.cork();
+        for (const b of out) this.stream.write(b);
+        this.stream.uncork();
+      }
     }
-    this.stream.cork();
-    for (const b of out) this.stream.write(b);
-    this.stream.uncork();
+    // PROTOCOL 3.14: once the backlog has room again and no drain is pending, tell the receiver what it lost;
+    // otherwise the stream's 'drain' does it.
+    if (this.lost > 0 && !this.stream.writableNeedDrain && this.queuedBytes < this.host.maxQueueBytes / 2) {
+      const n = this.lost;
+      this.lost = 0;
+      this.stream.write(encodeFrame(Kind.Lost, 0, 0, n, '', ''));
+    }
   }
 
   /** Sends an error frame answering a request; the connection stays open (SPEC §2 errors in a request). */
@@ -135,6 +162,7 @@ export class Connection {
   /** Sends an error frame and closes: the stream can no longer be trusted (PROTOCOL 5.1). */
   fatal(code: string, text: string, requestKind = 0): void {
     if (this.state === 'closed') return;
+    this.host.countProtocolError(this);
     this.host.log('info', `connection ${this.id} (${this.name || 'unnamed'}, pid ${this.pid}) closed: ${code} ${text}`);
     this.parser.stop();
     this.error(code, text, 0, requestKind);
@@ -150,15 +178,11 @@ export class Connection {
     const err = this.parser.push(chunk, (f) => {
       if (this.state !== 'closed') this.host.onFrame(this, f);
     });
-    if (err) this.fatal(err.code, err.message, chunk.length >= Off.Kind + 1 ? chunk[Off.Kind]! : 0);
+    if (err) this.fatal(err.code, err.message);
   }
 
   private onDrain(): void {
-    if (this.lost > 0 && this.state === 'open') {
-      const n = this.lost;
-      this.lost = 0;
-      this.push(encodeFrame(Kind.Lost, 0, 0, n, '', ''));
-    }
+    this.tellLost();
   }
 
   private closed(): void {

@@ -92,7 +92,10 @@ const send: Handler = (b, c, f) => {
   if (channel === null || !messageOk(c, f, channel)) return;
   const receivers = b.registry.route(channel);
   const n = receivers.length;
-  if (n > 0) {
+  if (f.flags & Flag.Shm) {
+    // PROTOCOL 8.3: a descriptor; the shm router checks it even when nobody listens.
+    if (b.shm.route(c, f, receivers) < 0) return;
+  } else if (n > 0) {
     // PROTOCOL 3.4: the send frame becomes the msg frame in place; the data bytes are never read.
     const raw = f.raw;
     raw[Off.Kind] = Kind.Msg;
@@ -214,6 +217,10 @@ const reply: Handler = (b, c, f) => {
   }
 };
 
+const pool: Handler = (b, c, f) => b.shm.announce(c, f);
+
+const release: Handler = (b, c, f) => b.shm.release(c, f);
+
 const stats: Handler = (b, c, f) => {
   result(c, f, 0, encodeControl(b.stats()));
 };
@@ -230,6 +237,8 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [Kind.Call]: call,
   [Kind.Reply]: reply,
   [Kind.Stats]: stats,
+  [Kind.Pool]: pool,
+  [Kind.Release]: release,
 };
 
 /** Dispatches one frame: hello first (PROTOCOL 2.1), unknown kinds answered ENOTSUP (PROTOCOL 5.2). */

@@ -7,6 +7,8 @@ export function duplexPair(): [Duplex, Duplex] {
   let b!: Duplex;
   const make = (peer: () => Duplex) =>
     new Duplex({
+      // Ending one side ends the other: close() must not wait for a half-open stream.
+      allowHalfOpen: false,
       read() {},
       write(chunk: Buffer, _enc, cb) {
         peer().push(chunk);

@@ -1,5 +1,5 @@
 // Broker options: their defaults, and validation of a config file or flags (docs/CONFIG.md).
-import { DEFAULT_LIMITS } from '../protocol/constants.js';
+import { DEFAULT_LIMITS, DEFAULT_MAX_POOL_BYTES, DEFAULT_SHM_THRESHOLD } from '../protocol/constants.js';
 import { QcopError } from '../protocol/errors.js';
 
 /** What the broker does with a receiver whose outbound queue is full (SPEC §2). */
@@ -30,9 +30,48 @@ export interface BrokerOptions {
   name?: string;
   /** Do not listen on any socket (only in-process and handed-over connections). */
   noSocket?: boolean;
+  /** Data above this many bytes go through the sender's shared-memory pool (default 64 KiB; PROTOCOL 8.1). */
+  shmThreshold?: number;
+  /** Largest shared-memory pool one client may announce, all segments together (default 128 MiB; PROTOCOL 8.2). */
+  maxPoolBytes?: number;
+  // ---- carriers (issue 7): each is loaded from channels/ only when its option is set; they validate their own values.
+  /** Also listen on TCP at `HOST:PORT` (a bare port means 127.0.0.1); off by default (channels/tcp). */
+  tcp?: string;
+  /** Shared secret every plain-TCP client must present (else $QCOP_TCP_TOKEN); 16–256 visible ASCII characters. */
+  tcpToken?: string;
+  /** Accept plain TCP without a token; refused unless the `tcp` host is loopback. */
+  tcpInsecureLoopback?: boolean;
+  /** Make the TCP listener TLS: PEM files; `requireClientCert` turns on mutual TLS. */
+  tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
+  /** Links to other brokers (`tcp://` or `tls://`): what to export there and import here. */
+  links?: LinkOptions[];
+  /** Serial links (channels/serial, docs/SERIAL.md). */
+  serial?: Array<Record<string, unknown>>;
+  /** The D-Bus bridge (channels/dbus). */
+  dbus?: Record<string, unknown>;
 }
 
-export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group'>> & { socket: string; group?: string | number };
+/** One link to another broker (channels/tcp/link.ts). */
+export interface LinkOptions {
+  /** The other broker: `tcp://host:port` or `tls://host:port`. */
+  url: string;
+  /** Patterns whose messages sent here are re-sent there. */
+  export?: string[];
+  /** Patterns whose messages sent there are re-sent here. */
+  import?: string[];
+  /** Token the other broker requires (else $QCOP_TCP_TOKEN). */
+  token?: string;
+  /** TLS files for `tls://`: the CA to trust, and this broker's certificate and key for mutual TLS. */
+  tls?: { ca?: string; cert?: string; key?: string };
+  /** Bytes held while the other broker is away or slow; beyond, messages are dropped and counted (default 1 MiB). */
+  maxBufferedBytes?: number;
+}
+
+/** Options only carriers read (issue 7); `resolveOptions` passes them through untouched. */
+export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'dbus';
+
+export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group' | CarrierOptionKey>> &
+  Pick<BrokerOptions, CarrierOptionKey> & { socket: string; group?: string | number };
 
 const NUMERIC: Array<[keyof BrokerOptions, number, number]> = [
   ['maxFrameBytes', 1024, 1 << 30],
@@ -41,11 +80,14 @@ const NUMERIC: Array<[keyof BrokerOptions, number, number]> = [
   ['maxWatches', 1, 1 << 20],
   ['maxConnections', 1, 1 << 20],
   ['handshakeTimeoutMs', 10, 600_000],
+  ['shmThreshold', 0, 1 << 30],
+  ['maxPoolBytes', 1 << 16, 2 ** 32 - 1],
 ];
 
 export const KNOWN_OPTIONS = new Set<string>([
   'socket', 'group', 'maxFrameBytes', 'maxQueueBytes', 'slowConsumer', 'maxListeners', 'maxWatches',
-  'maxConnections', 'handshakeTimeoutMs', 'logLevel', 'name', 'noSocket',
+  'maxConnections', 'handshakeTimeoutMs', 'logLevel', 'name', 'noSocket', 'shmThreshold', 'maxPoolBytes',
+  'tcp', 'tcpToken', 'tcpInsecureLoopback', 'tls', 'links', 'serial', 'dbus', // carriers (issue 7)
 ]);
 
 /** Checks every option and fills in defaults; throws EINVAL naming the bad key. */
@@ -82,5 +124,10 @@ export function resolveOptions(input: BrokerOptions, socket: string): ResolvedOp
     logLevel: input.logLevel ?? 'warn',
     name: input.name ?? 'qcopd',
     noSocket: input.noSocket ?? false,
+    shmThreshold: input.shmThreshold ?? DEFAULT_SHM_THRESHOLD,
+    maxPoolBytes: input.maxPoolBytes ?? DEFAULT_MAX_POOL_BYTES,
+    // carriers (issue 7): checked by the carrier when it loads
+    tcp: input.tcp, tcpToken: input.tcpToken, tcpInsecureLoopback: input.tcpInsecureLoopback,
+    tls: input.tls, links: input.links, serial: input.serial, dbus: input.dbus,
   };
 }

@@ -11,9 +11,11 @@ import { Pattern } from '../protocol/pattern.js';
 import type { Target } from './dial.js';
 import { Listener, Watch, type HandleOwner, type WatchEvent } from './handles.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
+import { LargeSends, type BigSend, type Item } from './large-send.js';
+import type { ShmOptions } from './shm-link.js';
 
 /** Options a client is created with (see `connect()`). */
-export interface ClientOptions {
+export interface ClientOptions extends ShmOptions {
   /** Name shown in the broker's stats. */
   name?: string;
   /** Bytes buffered before `send()` returns false (default 1 MiB); also the limit while disconnected. */
@@ -52,8 +54,10 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
   private parser: FrameParser | null = null;
   private nextRequestId = 1;
   private readonly pending = new Map<number, Pending>();
-  private backlog: Array<{ frame: Buffer; pending?: Pending }> = [];
+  private backlog: Array<Item<Pending>> = [];
   private backlogBytes = 0;
+  /** Large messages by descriptor (PROTOCOL 8). */
+  private readonly large: LargeSends<Pending>;
   private readonly listeners_ = new Map<string, Set<Listener>>();
   private readonly patterns = new Map<string, Pattern>();
   private routeCache = new Map<string, Listener[]>();
@@ -67,7 +71,7 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
   private attempt = 0;
   private welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private readonly hwm: number;
-  private readonly opts: Required<ClientOptions>;
+  private readonly opts: Required<Omit<ClientOptions, keyof ShmOptions>>;
 
   /** Use `connect()`. */
   constructor(private readonly target: Target, options: ClientOptions = {}) {
@@ -80,6 +84,15 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
       reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2000,
     };
     this.hwm = this.opts.highWaterMark;
+    this.large = new LargeSends<Pending>({
+      writable: () => this.state === 'open' && this.stream !== null,
+      writeNow: (frame, pending) => this.writeNow(frame, pending),
+      writeInline: (b) => this.writeNow(this.buildFrame(Kind.Send, 0, b.id, 0, b.channel, b.message, b.payload)),
+      control: (kind, flags, aux, payload, onError) => this.controlRequest(kind, flags, aux, payload, onError),
+      newId: () => this.newId(),
+      reportError: (e) => this.reportError(e),
+      drained: () => this.onDrain(),
+    }, target.local === true, options, this.hwm);
   }
 
   /** Where this client connects (socket path or URL). */
@@ -94,7 +107,12 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
 
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
   get bufferedBytes(): number {
-    return this.state === 'open' && this.stream ? this.stream.writableLength : this.backlogBytes;
+    return this.state === 'open' && this.stream ? this.stream.writableLength + this.large.heldBytes : this.backlogBytes;
+  }
+
+  /** Slots of this client's shared-memory pool not yet released by every receiver (PROTOCOL 8). */
+  get poolInUse(): { slots: number; bytes: number } {
+    return this.large.shm.pool.inUse;
   }
 
   /** @internal Opens the first connection; rejects with ENOBROKER after the handshake timeout. */
@@ -108,19 +126,25 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
    * Sends a message to every process listening on `channel` (SPEC §2). Returns false once the
    * client holds more than its high-water mark; `'drain'` follows. While disconnected the message
    * is buffered up to the high-water mark, and past it `send` throws ENOBUFS: nothing is dropped silently.
+   * Data above `shmThreshold` go through the shared-memory pool when the broker is local
+   * (PROTOCOL 8); when the pool is full the message waits in the client and `send` returns false.
    */
   send(channel: string, message: string, data?: unknown): boolean {
     this.checkOpen();
     this.checkNames(channel, message);
+    if (data instanceof Uint8Array && this.large.direct(channel, message, data)) return this.afterSend();
     const payload = encodeData(data);
-    const frame = this.buildFrame(Kind.Send, 0, this.newId(), 0, channel, message, payload);
-    this.write(frame);
-    this.unconfirmed++;
-    if (this.bufferedBytes >= this.hwm) {
-      this.needDrain = true;
-      return false;
+    const shm = this.large.shm;
+    if (shm.wants(payload.length) && payload.length <= shm.capacity) {
+      if (!this.queueBig({ channel, message, id: this.newId(), payload })) {
+        this.unconfirmed++;
+        this.needDrain = true;
+        return false;
+      }
+    } else {
+      this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, channel, message, payload));
     }
-    return true;
+    return this.afterSend();
   }
 
   /** Resolves once the broker routed every earlier send of this client: `{ messages, unrouted }` since the previous flush. */
@@ -223,6 +247,12 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
   /** Sends what is buffered, then closes. Pending requests reject with ECLOSED. */
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    // Large sends still waiting for a pool slot get a moment to go out (PROTOCOL 8.5); never dropped silently.
+    for (const deadline = Date.now() + 2000; this.large.holding && this.state === 'open' && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if ((this.state as State) === 'closed') return; // closed meanwhile by another close()
+    if (this.large.holding) this.reportError(new QcopError('ECLOSED', `client closed with ${this.large.heldBytes} bytes of sends still waiting for a shared-memory slot`));
     const stream = this.stream;
     this.state = 'closed';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -245,6 +275,7 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
         stream.end();
       });
     }
+    this.large.close();
     this.emit('close');
   }
 
@@ -325,7 +356,12 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
     const max = Number(this.limits.maxFrameBytes ?? 1 << 20);
     const size = HEADER_SIZE + Buffer.byteLength(channel) + Buffer.byteLength(message) + (payload?.length ?? 0);
     if (size > max) {
-      throw new QcopError('EMSGSIZE', `a ${size}-byte frame exceeds the broker's limit of ${max} bytes; larger data travel through shared memory (docs/SHM.md)`);
+      const shm = this.large.shm;
+      const why = shm.whyNot();
+      const tail = kind !== Kind.Send || flags !== 0
+        ? 'only send() carries data through shared memory'
+        : why ? `larger data travel through shared memory, unavailable here: ${why}` : `it is larger than a quarter of this client's pool (maxPoolBytes ${shm.capacity * 4})`;
+      throw new QcopError('EMSGSIZE', `a ${size}-byte frame exceeds the broker's limit of ${max} bytes; ${tail} (docs/SHM.md)`);
     }
     return encodeFrame(kind, flags, id, aux, channel, message, payload);
   }
@@ -351,6 +387,16 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
   }
 
   private write(frame: Buffer, pending?: Pending): void {
+    if (this.state === 'open' && this.stream && this.large.holding) {
+      // PROTOCOL 8.5: a large send waits for a slot; what follows it waits too, so order holds.
+      this.large.hold({ frame, pending });
+      return;
+    }
+    this.writeNow(frame, pending);
+  }
+
+  /** Writes to the stream now (bypassing held sends), or to the backlog while disconnected. */
+  private writeNow(frame: Buffer, pending?: Pending): void {
     if (this.state === 'open' && this.stream) {
       if (pending) pending.inFlight = true;
       if (this.corked !== this.stream) {
@@ -369,6 +415,43 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
     }
     this.backlog.push({ frame, pending });
     this.backlogBytes += frame.length;
+  }
+
+  // ---- large messages by descriptor (PROTOCOL 8) ----------------------------------------------
+
+  /** Sends large data through a pool slot now, or holds it (in order) until slots free; false when held. */
+  private queueBig(big: BigSend): boolean {
+    if (this.state !== 'open' || !this.stream) {
+      if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
+      if (this.backlogBytes + big.payload.length > this.hwm) {
+        throw new QcopError('ENOBUFS', `disconnected from ${this.where} and ${this.backlogBytes} bytes are already buffered (high-water mark ${this.hwm})`);
+      }
+      this.backlog.push({ big });
+      this.backlogBytes += big.payload.length;
+      return true;
+    }
+    return this.large.submit(big);
+  }
+
+  private afterSend(): boolean {
+    this.unconfirmed++;
+    if (this.bufferedBytes >= this.hwm || this.large.shm.pool.pressured) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Writes a request now (ahead of held sends) whose answer matters only when it is an error. */
+  private controlRequest(kind: Kind, flags: number, aux: number, payload: Uint8Array | undefined, onError: (e: Error) => void): void {
+    const id = this.newId();
+    const frame = encodeFrame(kind, flags, id, aux, '', '', payload);
+    const p: Pending = {
+      kind, channel: '', idempotent: false, frame, inFlight: false, resolve: () => {},
+      reject: (e) => { if ((e as QcopError).code !== 'ECLOSED') onError(e); },
+    };
+    this.pending.set(id, p);
+    this.writeNow(frame, p);
   }
 
   private uncork(): void {
@@ -449,7 +532,7 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
     stream.on('close', () => this.onStreamClose(stream));
     stream.on('drain', () => this.onDrain());
     const welcome = new Promise<void>((resolve, reject) => (this.welcomeWaiter = { resolve, reject }));
-    stream.write(encodeFrame(Kind.Hello, 0, process.pid, PROTOCOL_VERSION, '', this.opts.name, encodeControl({ features: ['lost', 'call', 'watch'] })));
+    stream.write(encodeFrame(Kind.Hello, 0, process.pid, PROTOCOL_VERSION, '', this.opts.name, encodeControl({ features: this.large.shm.helloFeatures() })));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new QcopError('ENOBROKER', `no broker handshake on ${this.where} within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
@@ -477,8 +560,14 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
         return this.onEvent(f);
       case Kind.Lost:
         return this.onLost(f.aux);
+      case Kind.Freed:
+        // PROTOCOL 8.5: every receiver is done with that slot.
+        return this.large.freed(f.aux);
+      case Kind.Lagging:
+        return this.large.lagging(f.aux);
       case Kind.Welcome:
         this.limits = decodeControl(payloadOf(f));
+        this.large.shm.welcome(this.limits);
         this.welcomeWaiter?.resolve();
         return;
       default:
@@ -503,6 +592,7 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
     const message = decodeName(f.raw, f.channelEnd, f.messageEnd) ?? '';
     const isCall = (f.flags & Flag.Call) !== 0;
     const targets = this.lookup(channel);
+    if (f.flags & Flag.Shm) return this.large.receive(f, channel, message, targets);
     const msg = new ReceivedMessage(channel, message, payloadOf(f), isCall ? { id: f.id, via: this } : undefined);
     if (targets.length === 0) {
       // A listener closed while the message was on its way: a call must not wait for us.
@@ -556,7 +646,7 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
   }
 
   private onDrain(): void {
-    if (this.needDrain && this.bufferedBytes < this.hwm) {
+    if (this.needDrain && !this.large.holding && this.bufferedBytes < this.hwm && !this.large.shm.pool.pressured) {
       this.needDrain = false;
       this.emit('drain');
     }
@@ -577,6 +667,10 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
     if (this.corked === stream) this.corked = null;
     if (this.state === 'closed' || this.state === 'connecting') return;
     this.state = 'disconnected';
+    // Held sends were never written: they go first when the connection is back (PROTOCOL 8.7).
+    const heldBytes = this.large.heldBytes;
+    this.backlog = [...this.large.disconnected(), ...this.backlog];
+    this.backlogBytes += heldBytes;
     // Calls and counted sends may or may not have reached the broker: never guess, reject them.
     this.failPending((p) => p.inFlight && !p.idempotent, `connection to ${this.where} lost`);
     const unconfirmed = this.unconfirmed;
@@ -638,9 +732,13 @@ export class Client extends EventEmitter implements HandleOwner, CallAnswerer {
       this.startWatch(w);
     }
     for (const p of resend) this.write(p.frame, p);
-    for (const { frame, pending } of backlog) {
-      if (pending && !this.pending.has(frame.readUInt32LE(8))) continue;
-      this.write(frame, pending);
+    for (const { frame, pending, big } of backlog) {
+      if (big) {
+        if (!this.queueBig(big)) this.needDrain = true;
+        continue;
+      }
+      if (pending && !this.pending.has(frame!.readUInt32LE(8))) continue;
+      this.write(frame!, pending);
     }
   }
 }

@@ -11,8 +11,8 @@ export interface ConnectOptions extends ClientOptions {
   socket?: string;
   /** Broker URL instead of a socket: `unix:/path`, `tcp://host:port`, `tls://host:port`. */
   url?: string;
-  /** Connect to a broker running in this process (no socket). */
-  broker?: Broker;
+  /** Connect to a broker running in this process (no socket); a function is asked again at each reconnection. */
+  broker?: Broker | (() => Broker);
   /** Keep trying this many milliseconds while no broker answers (default 0: fail at once). */
   waitForBroker?: number;
   /** Options passed to the URL's transport (TLS files, token...). */
@@ -46,8 +46,9 @@ export async function connect(options: ConnectOptions = {}): Promise<Client> {
 
 async function chooseTarget(options: ConnectOptions): Promise<Target> {
   if (options.broker) {
-    const broker = options.broker;
-    return { where: `in-process broker ${broker.options.name}`, dial: async () => broker.connectInProcess() };
+    const given = options.broker;
+    const current = typeof given === 'function' ? given : () => given;
+    return { where: `in-process broker ${current().options.name}`, local: true, dial: async () => current().connectInProcess() };
   }
   if (options.url) return targetFor(options.url, options.transport ?? {});
   return unixTarget(options.socket ?? defaultSocketPath());

@@ -10,12 +10,15 @@ export type Dialer = () => Promise<Duplex>;
 export interface Target {
   dial: Dialer;
   where: string;
+  /** True when the broker runs on this host (Unix socket, in-process): shared memory may be used (PROTOCOL 8.1). */
+  local?: boolean;
 }
 
 /** Dials a Unix socket path. */
 export function unixTarget(socketPath: string): Target {
   return {
     where: socketPath,
+    local: true,
     dial: () =>
       new Promise((resolve, reject) => {
         const s = net.createConnection(socketPath);

@@ -1,5 +1,6 @@
 // A message as a listener receives it: channel, message, lazily decoded data, and reply/fail for calls.
 import { decodeData } from '../protocol/data.js';
+import { QcopError } from '../protocol/errors.js';
 
 /** How a received call answers through the client that received it. */
 export interface CallAnswerer {
@@ -18,15 +19,20 @@ export class ReceivedMessage {
   readonly fail?: (code: string, text?: string) => void;
   /** Tells the caller this process will not answer; present only on calls. */
   readonly decline?: () => void;
-  private readonly payload: Buffer;
+  private payload: Buffer;
   private decoded = false;
   private value: unknown;
   private answeredFlag = false;
+  // PROTOCOL 8.4: a message in a sender's pool slot; the slot is released once the handlers returned and every hold() ended.
+  private slot: { release: () => void; holds: number; dispatching: boolean } | null = null;
+  private readonly sharedFlag: boolean;
 
-  constructor(channel: string, message: string, payload: Buffer, call?: { id: number; via: CallAnswerer }) {
+  constructor(channel: string, message: string, payload: Buffer, call?: { id: number; via: CallAnswerer }, release?: () => void) {
     this.channel = channel;
     this.message = message;
     this.payload = payload;
+    this.sharedFlag = release !== undefined;
+    if (release) this.slot = { release, holds: 0, dispatching: true };
     if (call) {
       const once = (kind: 'reply' | 'fail' | 'decline', value?: unknown, code?: string, text?: string) => {
         if (this.answeredFlag) return;
@@ -39,18 +45,71 @@ export class ReceivedMessage {
     }
   }
 
-  /** The decoded data (`undefined` when the message has none). Decoded once, on first access. */
+  /**
+   * The decoded data (`undefined` when the message has none). Decoded once, on first access.
+   * For a message that came through shared memory it is decoded from a private copy, so it stays
+   * valid forever, but the first access must happen in the handler (or during a `hold()`).
+   */
   get data(): unknown {
     if (!this.decoded) {
-      this.value = decodeData(this.payload);
+      this.checkReadable('data');
+      this.value = decodeData(this.payload, this.sharedFlag);
       this.decoded = true;
     }
     return this.value;
   }
 
-  /** The data exactly as the sender encoded it (CBOR bytes; empty when there is no data). */
+  /**
+   * The data exactly as the sender encoded it (CBOR bytes; empty when there is no data). For a
+   * message through shared memory this is a zero-copy view of the sender's pool, valid only while
+   * the handlers run or a `hold()` lasts; copy it (`Buffer.from(msg.bytes)`) to keep it longer.
+   */
   get bytes(): Buffer {
+    this.checkReadable('bytes');
     return this.payload;
+  }
+
+  /** True when the data came through the sender's shared-memory pool (PROTOCOL 8). */
+  get shared(): boolean {
+    return this.sharedFlag;
+  }
+
+  /**
+   * Keeps a shared-memory message readable after the handler returned (for async work); call the
+   * returned function once when done. For other messages it does nothing.
+   */
+  hold(): () => void {
+    const slot = this.slot;
+    if (!slot) return () => {};
+    slot.holds++;
+    let once = false;
+    return () => {
+      if (once) return;
+      once = true;
+      slot.holds--;
+      this.maybeRelease();
+    };
+  }
+
+  /** @internal The client calls this once every listener's handler returned. */
+  dispatched(): void {
+    if (!this.slot) return;
+    this.slot.dispatching = false;
+    this.maybeRelease();
+  }
+
+  private maybeRelease(): void {
+    const slot = this.slot;
+    if (!slot || slot.dispatching || slot.holds > 0) return;
+    this.slot = null;
+    this.payload = Buffer.alloc(0);
+    slot.release();
+  }
+
+  private checkReadable(what: string): void {
+    if (this.sharedFlag && this.slot === null) {
+      throw new QcopError('ECLOSED', `msg.${what} of a shared-memory message read after its handler returned; read it in the handler or use msg.hold()`);
+    }
   }
 
   /** True when this message is a call that expects a reply. */

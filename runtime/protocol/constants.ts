@@ -30,12 +30,16 @@ export const enum Kind {
   Call = 0x09, //        c→b  request to every listening process; aux = timeout in ms
   Reply = 0x0a, //       c→b  answer to a call; flag Error for a failure
   Stats = 0x0b, //       c→b  ask for the broker's figures
+  Pool = 0x0c, //        c→b  announce a shared-memory pool segment; aux = segment index (PROTOCOL 8.2)
+  Release = 0x0d, //     c→b  a receiver is done with a shared-memory message; aux = token (PROTOCOL 8.4)
   Welcome = 0x41, //     b→c  answer to hello: broker limits and features
   Msg = 0x42, //         b→c  a routed message; flag Call when a reply is expected
   Result = 0x43, //      b→c  success answer to a request; aux and payload depend on the request
   Error = 0x44, //       b→c  failure answer (id = request id) or stream error (id = 0)
   Event = 0x45, //       b→c  registration event for a watch
   Lost = 0x46, //        b→c  aux = messages dropped for this receiver since the last Lost
+  Freed = 0x47, //       b→c  aux = a sender's pool slot every receiver released (PROTOCOL 8.5)
+  Lagging = 0x48, //     b→c  aux = a sender's slot now held only by slow receivers (PROTOCOL 8.5)
 }
 
 /** Flag bits (PROTOCOL 1.3). */
@@ -45,7 +49,9 @@ export const enum Flag {
   Failure = 0x04, //     Reply: payload is text, message field is the error code
   Initial = 0x08, //     Event: part of the state reported when the watch started
   Registered = 0x10, //  Event: registered (unset: unregistered)
+  Shm = 0x20, //         Send/Msg: the payload is a shared-memory descriptor (PROTOCOL 8.3)
   Decline = 0x40, //     Reply: this process will not answer the call (no payload)
+  Retire = 0x80, //      Pool: withdraw segment aux; the broker lets go once its slots are released
 }
 
 /** Largest value of a name length field: names are 1–255 bytes (SPEC §1). */
@@ -77,11 +83,23 @@ export const DEFAULT_CALL_TIMEOUT_MS = 5000;
 export const MAX_CALL_TIMEOUT_MS = 24 * 3600 * 1000;
 
 /** Feature names a peer may announce in Hello/Welcome (PROTOCOL 2.3). */
-export const FEATURES = ['lost', 'call', 'watch'] as const;
+export const FEATURES = ['lost', 'call', 'watch', 'shm'] as const;
+
+/** Data above this many bytes go through the sender's shared-memory pool (PROTOCOL 8.1). */
+export const DEFAULT_SHM_THRESHOLD = 64 << 10;
+
+/** Largest pool one client may announce, all its segments together (PROTOCOL 8.2). */
+export const DEFAULT_MAX_POOL_BYTES = 128 << 20;
+
+/** Bytes of a Send|Shm descriptor: slot, segment, offset, length, each u32 LE (PROTOCOL 8.3). */
+export const SEND_DESCRIPTOR_BYTES = 16;
+
+/** Fixed part of a Msg|Shm descriptor: token, offset, length, segment size; the segment name follows (PROTOCOL 8.3). */
+export const MSG_DESCRIPTOR_BYTES = 16;
 
 /** Human names of the kinds, for error texts and tracing. */
 export const KIND_NAMES: Record<number, string> = {
   0x01: 'hello', 0x02: 'listen', 0x03: 'unlisten', 0x04: 'send', 0x05: 'flush', 0x06: 'query',
-  0x07: 'watch', 0x08: 'unwatch', 0x09: 'call', 0x0a: 'reply', 0x0b: 'stats',
-  0x41: 'welcome', 0x42: 'msg', 0x43: 'result', 0x44: 'error', 0x45: 'event', 0x46: 'lost',
+  0x07: 'watch', 0x08: 'unwatch', 0x09: 'call', 0x0a: 'reply', 0x0b: 'stats', 0x0c: 'pool', 0x0d: 'release',
+  0x41: 'welcome', 0x42: 'msg', 0x43: 'result', 0x44: 'error', 0x45: 'event', 0x46: 'lost', 0x47: 'freed', 0x48: 'lagging',
 };

@@ -18,6 +18,7 @@ export const CODES = {
   ENOENT: 'does not exist',
   EADDRINUSE: 'a live broker already owns the socket',
   ENONATIVE: 'the native part is not available',
+  EBADSLOT: 'a shared-memory descriptor outside its pool, not owned, or already released',
 } as const;
 
 export type QcopCode = keyof typeof CODES;

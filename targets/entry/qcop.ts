@@ -1,5 +1,5 @@
 // Owns: the `qcop` command of a target bundle (qcop.js): runtime check, then the CLI command table.
-import { start, TargetInfo } from './prologue';
+import { start, type TargetInfo } from './prologue.js';
 
 declare var __QCOP_TARGET__: TargetInfo;
 

@@ -1,5 +1,5 @@
 // Owns: the `qcopd` command of a target bundle (qcopd.js): runtime check, then `qcop broker` in the foreground.
-import { start, TargetInfo } from './prologue';
+import { start, type TargetInfo } from './prologue.js';
 
 declare var __QCOP_TARGET__: TargetInfo;
 

@@ -1,5 +1,5 @@
 // Owns: process plumbing for the QEMU suite: spawning emulated or host processes with timeouts, reading their JSON lines, killing every one of them, temp dirs, and the ok/FAIL tally.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -23,11 +23,12 @@ export function tempDir(prefix = 'qcop-qemu-') {
 export function start(cmd, args, { timeoutMs = 120000, env, cwd } = {}) {
   const t0 = Date.now();
   const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true, env: { ...process.env, ...env }, cwd });
-  const h = { child, lines: [], stderr: '', startedAt: t0, waiters: [] };
+  const h = { child, lines: [], stdout: '', stderr: '', startedAt: t0, waiters: [] };
   children.add(h);
   let buf = '';
   child.stdout.setEncoding('utf8');
   child.stdout.on('data', (d) => {
+    h.stdout += d;
     buf += d;
     let i;
     while ((i = buf.indexOf('\n')) >= 0) {
@@ -97,6 +98,24 @@ export async function waitForSocket(path, ms, alive = () => true) {
     if (!alive()) throw new Error(`the broker exited before ${path} accepted connections`);
     if (Date.now() > until) throw new Error(`${path} did not accept connections within ${ms} ms`);
     await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Whether a command is on PATH; as root, installs the Debian package once when it is not. */
+export function ensureTool(cmd, pkg = cmd) {
+  const has = () => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+  if (has()) return true;
+  if (process.getuid?.() !== 0) return false;
+  spawnSync('sh', ['-c', `DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg} || (apt-get update -qq; DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ${pkg})`], { stdio: 'ignore', timeout: 300000 });
+  return has();
+}
+
+/** Resolves once pred() is true, polling; rejects with `what` after ms. */
+export async function until(pred, ms, what) {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error(`timeout after ${ms} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

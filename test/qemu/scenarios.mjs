@@ -1,12 +1,13 @@
 // Owns: the multi-process checks run against one built target folder under QEMU: broker start and ready time, CLI send/listen/registered/watch/call, shared-memory lock contention and crash recovery, a large message.
 import { join } from 'node:path';
-import { expect, run, start, waitForSocket } from './harness.mjs';
+import { existsSync } from 'node:fs';
+import { expect, run, start, until, waitForSocket } from './harness.mjs';
 
 const T = Number(process.env.QCOP_QEMU_TIMEOUT_MS || 90000);
 
 /**
  * Runs every scenario for one arch. `ctx`: { arch, node (argv prefix running the emulated Node),
- * folder (copied target), peer (bundle path), lib (host-side library module), tmp, tally }.
+ * folder (copied target), peer (bundle path), lib (host-side library module), tmp, tally, socat }.
  * Returns { readyMs }.
  */
 export async function runScenarios(ctx) {
@@ -42,12 +43,24 @@ export async function runScenarios(ctx) {
     return `${r.ms} ms`;
   });
 
-  const brokerUp = await tally.check(name('qcopd.js starts from the copied folder; socket accepts'), async () => {
-    broker = start(node[0], [...node.slice(1), join(folder, 'qcopd.js'), '--socket', sock], { timeoutMs: 15 * 60000 });
-    await waitForSocket(sock, T, () => !broker.done);
-    readyMs = Date.now() - broker.startedAt;
+  // systemd's side of Type=notify: a datagram socket (Node has none, socat does) in NOTIFY_SOCKET.
+  const notifyPath = join(tmp, 'notify.sock');
+  let notify;
+  const brokerUp = await tally.check(name('qcopd.js starts from the copied folder; socket accepts; READY=1 after it'), async () => {
+    expect(ctx.socat, 'socat is missing (apt-get install socat): cannot receive sd_notify datagrams');
+    notify = start('socat', ['-u', `UNIX-RECV:${notifyPath},unlink-early`, 'STDOUT'], { timeoutMs: 15 * 60000 });
+    await until(() => existsSync(notifyPath) || notify.done, 10000, 'socat to bind the notify socket');
+    broker = start(node[0], [...node.slice(1), join(folder, 'qcopd.js'), '--socket', sock], { timeoutMs: 15 * 60000, env: { NOTIFY_SOCKET: notifyPath } });
+    let acceptedAt = null;
+    const accepted = waitForSocket(sock, T, () => !broker.done).then(() => { acceptedAt = Date.now(); });
+    await until(() => /READY=1/.test(notify.stdout) || broker.done, T, 'READY=1 from the broker');
+    const readyAt = Date.now();
+    await accepted;
+    expect(/READY=1/.test(notify.stdout), `no READY=1; broker stderr: ${broker.stderr.slice(-300)}`);
+    expect(acceptedAt <= readyAt + 50, 'READY=1 came before the socket accepted connections');
+    readyMs = acceptedAt - broker.startedAt;
     host = await lib.connect({ socket: sock, name: 'qemu-host' });
-    return `ready in ${readyMs} ms`;
+    return `socket accepts after ${readyMs} ms, READY=1 after ${readyAt - broker.startedAt} ms`;
   });
   if (!brokerUp) return { readyMs };
 
@@ -127,17 +140,18 @@ export async function runScenarios(ctx) {
       expect(JSON.parse(next.stdout).recovered === true, `got ${next.stdout}`);
     });
 
-    await tally.check(name('large message (1 MiB) reaches a listener intact'), async () => {
+    await tally.check(name('large message (1 MiB, over the frame limit: shared-memory pool) reaches a listener intact'), async () => {
       const listener = peerStart('big-listen', sock, 'big/frame');
       await listener.waitLine((v) => v?.ready, T);
       const sender = await run(node[0], [...node.slice(1), peer, 'big-send', sock, 'big/frame', String(1 << 20)], { timeoutMs: T });
       expect(sender.code === 0, `sender exit ${sender.code}: ${sender.stderr}`);
       const sent = JSON.parse(sender.stdout.split('\n')[0]);
       const got = await listener.waitLine((v) => typeof v?.len === 'number', T);
-      expect(sent.receivers === 1, `receivers ${sent.receivers}`);
+      expect(sent.flushed?.messages === 1 && sent.flushed?.unrouted === 0, `flush ${JSON.stringify(sent.flushed)}`);
       expect(got.len === 1 << 20 && got.sha256 === sent.sha256, `got ${JSON.stringify(got)}, sent ${sent.sha256}`);
-      const pool = JSON.stringify(sent.stats ?? {}).match(/"(pool|shm)[^"]*":\{[^}]*\}/)?.[0];
-      return pool ? `broker ${pool}` : 'pool figures not in stats';
+      const shm = sent.stats?.shm;
+      expect(shm && shm.messages >= 1, `the broker did not route it through shared memory: stats.shm ${JSON.stringify(shm)}`);
+      return `pool: ${shm.messages} message(s), ${shm.bytes} bytes, ${shm.inlined} inlined`;
     });
 
     await tally.check(name('stats prints broker figures as JSON'), async () => {
@@ -149,10 +163,13 @@ export async function runScenarios(ctx) {
     await host?.close().catch(() => {});
   }
 
-  await tally.check(name('qcopd exits 0 on SIGTERM'), async () => {
+  await tally.check(name('qcopd exits 0 on SIGTERM after STOPPING=1'), async () => {
     broker.kill('SIGTERM');
     const r = await broker.exited;
     expect(r.code === 0, `exit ${r.code} signal ${r.signal}: ${broker.stderr.slice(-300)}`);
+    await until(() => /STOPPING=1/.test(notify.stdout), 5000, 'STOPPING=1').catch(() => {});
+    expect(/STOPPING=1/.test(notify.stdout), `notify socket got ${JSON.stringify(notify.stdout)}`);
+    notify.kill('SIGTERM');
   });
   return { readyMs };
 }

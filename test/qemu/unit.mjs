@@ -1,11 +1,12 @@
 // Owns: compiling the in-process test files (uvu) into Node 18 bundles and running them under QEMU, one emulated Node per file.
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
 import { buildTestBundle, REPO } from '../../targets/build/bundle.mjs';
 import { run } from './harness.mjs';
 
-// Files that start other processes need binfmt or host launching; the multi-process scenarios
-// in run.mjs cover that ground, so only in-process files are compiled here.
+// The protocol/unit suite (test/unit, or QCOP_QEMU_UNIT_DIRS=a,b). Files that start other
+// processes would need tsx on ARM; the multi-process scenarios of scenarios.mjs cover that ground,
+// so only in-process files are compiled here.
 const SPAWNS = /child_process|helpers\/procs|fixtures\/client|spawn\(|execFile/;
 const SKIP_DIRS = new Set(['qemu', 'pack', 'fixtures', 'helpers', 'bench']);
 
@@ -19,11 +20,27 @@ function collect(dir) {
   return out.sort();
 }
 
+// True when the file, or a local module it imports (helpers, fixtures), starts processes.
+function spawnsProcesses(file, seen = new Set()) {
+  if (seen.has(file) || !existsSync(file)) return false;
+  seen.add(file);
+  const text = readFileSync(file, 'utf8');
+  if (SPAWNS.test(text)) return true;
+  for (const m of text.matchAll(/from\s+['"](\.{1,2}\/[^'"]+)['"]/g)) {
+    const base = resolve(dirname(file), m[1]);
+    if (!base.startsWith(join(REPO, 'test'))) continue; // runtime code is what the test is about
+    const candidates = [base, base.replace(/\.(m?js)$/, '.ts'), `${base}.ts`];
+    if (candidates.some((c) => spawnsProcesses(c, seen))) return true;
+  }
+  return false;
+}
+
 /** The in-process test files of test/ (relative paths), and those left out because they spawn processes. */
 export function selectUnitTests() {
-  const all = collect(join(REPO, 'test'));
+  const roots = (process.env.QCOP_QEMU_UNIT_DIRS || 'test/unit').split(',');
+  const all = roots.flatMap((r) => (existsSync(join(REPO, r)) ? collect(join(REPO, r)) : []));
   const chosen = [], spawning = [];
-  for (const f of all) (SPAWNS.test(readFileSync(f, 'utf8')) ? spawning : chosen).push(relative(REPO, f));
+  for (const f of all) (spawnsProcesses(f) ? spawning : chosen).push(relative(REPO, f));
   return { chosen, spawning };
 }
 

@@ -1,0 +1,97 @@
+// S2: fan-out 1 → 4 receivers, 64 B, as fast as flow control allows; S5 reuses it with a stopped receiver.
+import { cell, med, ratioCell, target, times } from '../lib/cells.mjs';
+import { cont, cpuOf, memorySampler, stop } from '../lib/procs.mjs';
+import { fmt } from '../lib/stats.mjs';
+import { withRun } from '../lib/systems.mjs';
+
+const FAN = 'bench/fan';
+
+/**
+ * One burst of `count` 64-byte messages to `receivers` sinks (plus one SIGSTOPped sink when
+ * `stopped`). Rates are per fast receiver: messages received / (last arrival − first send).
+ */
+export async function fanoutRun(system, { count, warmup = 0, receivers = 4, stopped = false, queueBytes, idleMs }) {
+  const nodes = { source: { role: 'source', channel: FAN, publishes: [FAN] } };
+  for (let i = 0; i < receivers; i++) nodes[`sink${i}`] = { role: 'sink', channel: FAN, subscribes: [FAN] };
+  if (stopped) nodes.slow = { role: 'sink', channel: FAN, subscribes: [FAN] };
+  return withRun(system, nodes, async ({ w, broker }) => {
+    const fast = Object.keys(w).filter((k) => k.startsWith('sink'));
+    if (warmup) {
+      // Steady state, not JIT warm-up, is what is compared: a first burst is received and forgotten.
+      await w.source.ask('burst', 'done', { count: warmup, size: 64 });
+      await Promise.all([...fast, ...(stopped ? ['slow'] : [])].map((k) => w[k].ask('finish', 'report', { expected: warmup, idleMs })));
+      await Promise.all([...fast, ...(stopped ? ['slow'] : [])].map((k) => w[k].ask('reset', 'reset')));
+    }
+    if (stopped) stop(w.slow.child);
+    const sampler = broker.child ? memorySampler(broker.child.pid, 50) : null;
+    const brokerCpu0 = broker.child ? cpuOf(broker.child.pid) : NaN;
+    let sent, reports, peak;
+    try {
+      sent = await w.source.ask('burst', 'done', { count, size: 64 });
+      reports = await Promise.all(fast.map((k) => w[k].ask('finish', 'report', { expected: count, idleMs })));
+    } finally {
+      peak = sampler?.stop();
+    }
+    const brokerCpu = broker.child ? cpuOf(broker.child.pid) - brokerCpu0 : NaN;
+    const rates = reports.map((r) => (r.count / (r.last - sent.start)) * 1e9);
+    const m = {
+      rate: rates.reduce((a, b) => a + b, 0) / rates.length,
+      minRate: Math.min(...rates),
+      sendRate: (count / (sent.end - sent.start)) * 1e9,
+      lost: reports.reduce((n, r) => n + (count - r.count), 0),
+      lostTold: reports.reduce((n, r) => n + r.lost, 0),
+      // CPU time per message, which the machine's other load does not change much (the sender's includes its wait for flush).
+      cpuSender: sent.cpuUs / count,
+      cpuReceiver: reports.reduce((n, r) => n + r.cpuUs, 0) / reports.length / count,
+    };
+    if (broker.child) m.cpuBroker = brokerCpu / count;
+    if (peak) Object.assign(m, { peakRss: Math.max(peak.rss, peak.hwm), peakPssAnon: peak.pssAnon });
+    if (stopped) {
+      cont(w.slow.child);
+      const r = await w.slow.ask('finish', 'report', { expected: count, idleMs });
+      Object.assign(m, { slowReceived: r.count, slowTold: r.lost });
+    }
+    return m;
+  }, { maxQueueBytes: queueBytes });
+}
+
+export default {
+  id: 'S2',
+  title: 'Fan-out 1 → 4, 64 B',
+  what: 'one sender bursts 64-byte messages as fast as flow control allows (send() false → wait for drain) to 4 receiving processes',
+  variants: () => ['qcop', 'raw-broker', 'raw-p2p'].map((s) => ({ key: s, system: s })),
+  run: (v, plan) => fanoutRun(v.system, { count: plan.s2.count, warmup: plan.s2.warmup, idleMs: plan.idleMs }),
+  brief: (m) => `${fmt(m.rate, 'msg/s')} per receiver (slowest ${fmt(m.minRate, 'msg/s')}), lost ${m.lost}${m.peakRss ? `, broker peak RSS ${fmt(m.peakRss, 'bytes')}` : ''}`,
+  report(summary, plan) {
+    const rb = summary['raw-broker'] ?? {};
+    const rows = ['qcop', 'raw-broker', 'raw-p2p'].map((v) => {
+      const s = summary[v] ?? {};
+      return [v, cell(s.rate, 'msg/s'), ratioCell(s.rate, rb.rate), cell(s.minRate, 'msg/s'), cell(s.sendRate, 'msg/s'), cell(s.lost, 'count'), cell(s.lostTold, 'count')];
+    });
+    const cpuRows = ['qcop', 'raw-broker', 'raw-p2p'].map((v) => {
+      const s = summary[v] ?? {};
+      const total = (s.cpuSender?.median ?? 0) + (s.cpuBroker?.median ?? 0) + 4 * (s.cpuReceiver?.median ?? NaN);
+      return [v, cell(s.cpuSender, 'µs'), v === 'raw-p2p' ? 'n/a' : cell(s.cpuBroker, 'µs'), cell(s.cpuReceiver, 'µs'), cell({ median: total, n: 1 }, 'µs')];
+    });
+    const r = med(summary, 'qcop', 'rate') / med(summary, 'raw-broker', 'rate');
+    const lostMax = summary.qcop?.lost?.max;
+    const us = (v, k) => med(summary, v, k).toFixed(1);
+    const sum = (v) => (med(summary, v, 'cpuSender') + med(summary, v, 'cpuBroker') + 4 * med(summary, v, 'cpuReceiver')).toFixed(1);
+    const why = `CPU per message on 2 shared cores: qcop ${sum('qcop')} µs against raw-broker ${sum('raw-broker')} µs (sender ${us('qcop', 'cpuSender')} vs ${us('raw-broker', 'cpuSender')}, broker ${us('qcop', 'cpuBroker')} vs ${us('raw-broker', 'cpuBroker')}, each receiver ${us('qcop', 'cpuReceiver')} vs ${us('raw-broker', 'cpuReceiver')}): the client library's work per message (names checked and written, CBOR encoded and copied into a frame; on receipt names decoded, listeners looked up, a ReceivedMessage built, CBOR decoded)`;
+    return {
+      tables: [{
+        caption: `${plan.s2.count} messages per run after a warm-up burst of ${plan.s2.warmup}; rate = messages received by one receiver / (its last arrival − first send), mean of the 4 receivers`,
+        header: ['system', 'msg/s per receiver', '× raw-broker', 'slowest receiver', 'send rate', 'lost (all receivers)', 'lost, told by broker'],
+        rows,
+      }, {
+        caption: 'CPU time per message (user + system, medians): where the 2 cores go; the sum is what bounds throughput when every process shares them',
+        header: ['system', 'sender', 'broker', 'each receiver', 'sum (sender + broker + 4 receivers)'],
+        rows: cpuRows,
+      }],
+      targets: [
+        target('S2', 'delivered msg/s per receiver ≥ 0.9× raw-broker', times(r), Number.isFinite(r) ? r >= 0.9 : null, why),
+        target('S2', '0 lost', `${lostMax ?? '–'} lost (worst run)`, Number.isFinite(lostMax) ? lostMax === 0 : null, 'receivers slower than the broker overflow its per-receiver queue (drop policy)'),
+      ],
+    };
+  },
+};

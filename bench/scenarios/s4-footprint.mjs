@@ -1,0 +1,59 @@
+// S4: broker spawn → ready, idle and S2-peak memory (RSS and Pss_Anon), against a bare node process holding one socket.
+import { cell, med, ratioCell, target, times } from '../lib/cells.mjs';
+import { kill, memoryOf, nowNs, sleep, sockPath, spawnServer, waitAccepting } from '../lib/procs.mjs';
+import { fmt } from '../lib/stats.mjs';
+import { BARE, QCOPD, QCOPD_NODE_ARGS, RAW_BROKER } from '../lib/systems.mjs';
+
+const MiB = 1 << 20;
+const COMMANDS = {
+  'bare node': (s) => [BARE, s],
+  'raw-broker': (s) => [RAW_BROKER, s],
+  qcop: (s) => [...QCOPD_NODE_ARGS, QCOPD, '--socket', s],
+};
+
+export default {
+  id: 'S4',
+  title: 'Broker start and footprint',
+  what: 'spawn → the socket accepts a connection (polled every ms); memory after an idle settle, from /proc/PID/status VmRSS and /proc/PID/smaps_rollup Pss_Anon; S2 peaks sampled every 50 ms during S2',
+  variants: () => Object.keys(COMMANDS).map((k) => ({ key: k, system: k })),
+  async run(v, plan) {
+    const socket = sockPath('s4');
+    const t0 = nowNs();
+    const child = spawnServer(COMMANDS[v.key](socket));
+    try {
+      const readyMs = await waitAccepting(socket, t0, child);
+      await sleep(plan.s4.settleMs);
+      const m = memoryOf(child.pid);
+      return { readyMs, rss: m.rss, pssAnon: m.pssAnon };
+    } finally {
+      await kill(child);
+    }
+  },
+  brief: (m) => `ready ${m.readyMs.toFixed(1)} ms, RSS ${fmt(m.rss, 'bytes')}, Pss_Anon ${fmt(m.pssAnon, 'bytes')}`,
+  report(summary, plan, ctx) {
+    const bare = summary['bare node'] ?? {};
+    const rb = summary['raw-broker'] ?? {};
+    const s2 = ctx.S2 ?? {};
+    const rows = ['bare node', 'raw-broker', 'qcop'].map((k) => {
+      const s = summary[k] ?? {};
+      const peak = s2[k] ?? {};
+      return [k, cell(s.readyMs, 'ms'), ratioCell(s.readyMs, bare.readyMs), ratioCell(s.readyMs, rb.readyMs), cell(s.rss, 'bytes'), cell(s.pssAnon, 'bytes'), ratioCell(s.pssAnon, rb.pssAnon), k === 'bare node' ? 'n/a' : cell(peak.peakRss, 'bytes'), k === 'bare node' ? 'n/a' : cell(peak.peakPssAnon, 'bytes')];
+    });
+    const ready = med(summary, 'qcop', 'readyMs') / med(summary, 'bare node', 'readyMs');
+    const rss = (med(summary, 'qcop', 'rss') - med(summary, 'bare node', 'rss')) / MiB;
+    const anon = (med(summary, 'qcop', 'pssAnon') - med(summary, 'bare node', 'pssAnon')) / MiB;
+    const sign = (x) => `${x >= 0 ? '+' : ''}${x.toFixed(1)} MiB`;
+    return {
+      tables: [{
+        caption: `idle = ${plan.s4.settleMs} ms after ready, no client; S2 peak = the broker during S2 (4 receivers)`,
+        header: ['process', 'spawn → ready', '× bare node', '× raw-broker', 'idle RSS', 'idle Pss_Anon', '× raw-broker', 'S2 peak RSS', 'S2 peak Pss_Anon'],
+        rows,
+      }],
+      targets: [
+        target('S4', 'idle RSS ≤ bare node + 8 MiB', `bare node ${sign(rss)}`, Number.isFinite(rss) ? rss <= 8 : null, 'code loaded before listening: the whole CLI command table, cbor-x and its native cbor-extract addon, the shm native addon'),
+        target('S4', 'idle private memory (Pss_Anon) ≤ bare node + 2 MiB', `bare node ${sign(anon)}`, Number.isFinite(anon) ? anon <= 2 : null, 'V8 heap and code space of the modules loaded at start (CLI table, cbor-x, broker) and native addons'),
+        target('S4', 'ready ≤ 1.3× bare node start', times(ready), Number.isFinite(ready) ? ready <= 1.3 : null, 'module loading before listen(): bin/qcopd.js imports the whole CLI (every command) and cbor-x with its native addon (bench/README.md)'),
+      ],
+    };
+  },
+};

@@ -1,0 +1,15 @@
+// The D-Bus carrier's entry point: one bridge from the `dbus` broker option. Only this folder loads dbus-next.
+import type { Broker, BrokerOptions } from '../../runtime/index.js';
+import { DbusBridge } from './bridge.js';
+import { dbusOptions } from './options.js';
+
+/** Checks the options without touching the bus. */
+export function check(options: BrokerOptions): void {
+  dbusOptions(options.dbus ?? {});
+}
+
+export async function start(broker: Broker, options: BrokerOptions): Promise<{ stats(): Record<string, unknown>; close(): Promise<void> }> {
+  const bridge = new DbusBridge(broker, dbusOptions(options.dbus ?? {}));
+  await bridge.start();
+  return { stats: () => bridge.stats(), close: () => bridge.close() };
+}

@@ -1,0 +1,67 @@
+// Checks the TCP carrier's broker options once, at start: refuses unsafe or malformed settings.
+import { QcopError, type BrokerOptions } from '../../runtime/index.js';
+import { isLoopback, parseBrokerUrl, parseListenAddress } from './address.js';
+import { TOKEN_RE } from './preamble.js';
+import { pem } from './tls.js';
+
+export type LinkOptions = NonNullable<BrokerOptions['links']>[number];
+
+/** The listener's settings, files already read. */
+export interface TcpListenOptions {
+  host: string;
+  port: number;
+  token?: string;
+  tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requireClientCert: boolean };
+}
+
+const bad = (what: string): never => {
+  throw new QcopError('EINVAL', what);
+};
+
+function checkToken(token: unknown, what: string): string | undefined {
+  if (token === undefined || token === '') return undefined;
+  if (typeof token !== 'string' || !TOKEN_RE.test(token)) bad(`${what} must be 16 to 256 visible ASCII characters (no spaces), e.g. from 'openssl rand -hex 24'`);
+  return token as string;
+}
+
+/**
+ * Without TLS a token is required (flag, config or $QCOP_TCP_TOKEN); the only exception is
+ * `tcpInsecureLoopback` on a loopback host, which must be asked for explicitly (SPEC, issue 7).
+ */
+export function listenOptions(o: BrokerOptions): TcpListenOptions {
+  if (typeof o.tcp !== 'string') bad('option tcp must be "HOST:PORT"');
+  const { host, port } = parseListenAddress(o.tcp as string);
+  const token = checkToken(o.tcpToken ?? process.env.QCOP_TCP_TOKEN, 'the TCP token (tcpToken, --tcp-token or $QCOP_TCP_TOKEN)');
+  const out: TcpListenOptions = { host, port, token };
+  if (o.tls !== undefined) {
+    const t = o.tls;
+    if (t === null || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string') bad('option tls needs { cert, key } file paths');
+    if (t.requireClientCert && !t.ca) bad('mutual TLS (tls.requireClientCert) needs tls.ca, the CA that signs client certificates');
+    out.tls = { cert: pem(t.cert, 'TLS certificate')!, key: pem(t.key, 'TLS key')!, ca: pem(t.ca, 'TLS CA'), requireClientCert: t.requireClientCert === true };
+    return out;
+  }
+  if (token === undefined) {
+    if (!o.tcpInsecureLoopback) bad(`plain TCP needs a token (--tcp-token, config tcpToken or $QCOP_TCP_TOKEN), or TLS (--tls-cert/--tls-key); for loopback only, --tcp-insecure-loopback`);
+    if (!isLoopback(host)) bad(`--tcp-insecure-loopback is only allowed on a loopback host, not ${host}: use a token or TLS`);
+  }
+  return out;
+}
+
+/** Checks one link's settings. */
+export function linkOptions(l: LinkOptions, i: number): LinkOptions & { export: string[]; import: string[]; maxBufferedBytes: number } {
+  const at = `links[${i}]`;
+  if (!l || typeof l !== 'object' || typeof l.url !== 'string') bad(`${at} needs a url (tcp://host:port or tls://host:port)`);
+  parseBrokerUrl(l.url);
+  const list = (v: unknown, key: string): string[] => {
+    if (v === undefined) return [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== 'string' || x === '')) bad(`${at}.${key} must be a list of channel names or patterns`);
+    return v as string[];
+  };
+  const exp = list(l.export, 'export');
+  const imp = list(l.import, 'import');
+  if (exp.length + imp.length === 0) bad(`${at} (${l.url}) exports and imports nothing: give --export and/or --import patterns`);
+  const max = l.maxBufferedBytes ?? 1 << 20;
+  if (!Number.isInteger(max) || max < 4096) bad(`${at}.maxBufferedBytes must be an integer of at least 4096`);
+  checkToken(l.token, `${at}.token`);
+  return { ...l, export: exp, import: imp, maxBufferedBytes: max };
+}

@@ -1,0 +1,338 @@
+// Large messages by descriptor in the broker: senders' pool segments, slot references per receiver, frees (PROTOCOL 8).
+import { Flag, Kind, MSG_DESCRIPTOR_BYTES, Off, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
+import { decodeControl } from '../protocol/data.js';
+import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
+import { native, nativeAvailable } from '../native/index.js';
+import { attachPoolSegment, type PoolSegment } from '../shm/pool-segment.js';
+import type { Connection } from './connection.js';
+
+/** What the router needs from the broker. */
+export interface ShmHost {
+  readonly maxFrameBytes: number;
+  readonly slowConsumer: 'drop' | 'disconnect';
+  readonly maxPoolBytes: number;
+  nextSeq(): number;
+  log(level: 'error' | 'warn' | 'info' | 'debug', text: string): void;
+}
+
+interface Segment { index: number; seg: PoolSegment; name: Buffer; live: number; retired: boolean }
+interface Sender { pools: Map<number, Segment>; slots: Map<number, Slot>; poolBytes: number; open: boolean; uid: number; max: number }
+interface Slot {
+  token: number; sender: Connection; state: Sender; id: number; segment: Segment; length: number;
+  /** Receivers holding it; of those, the ones not lagging; whether the sender was told it lags. */
+  refs: number; active: number; lagged: boolean;
+}
+/** `lagging`: it was dropped for, holding a quarter of a sender's pool; cleared once it holds nothing. */
+interface Receiver { held: Map<number, Slot>; bytes: number; progressAt: number; lagging: boolean }
+
+/** Most segments one connection may announce at once. */
+const MAX_SEGMENTS = 64;
+const LOCAL = new Set(['unix', 'inprocess']);
+/** Under the `disconnect` policy, a receiver holding slots without releasing any for this long is closed (PROTOCOL 8.4). */
+export const SHM_STALL_MS = 5000;
+/** A receiver holding a quarter of a sender's pool that released nothing for this long is lagging (PROTOCOL 8.5). */
+export const SHM_LAG_MS = 1000;
+
+/** Broker-wide shared-memory state; every method answers bad input with EBADSLOT and leaves the rest alone. */
+export class ShmRouter {
+  /** True when this broker can map pools (the addon loads). */
+  readonly enabled = nativeAvailable();
+  readonly counters = { messages: 0, bytes: 0, inlined: 0, dropped: 0 };
+  private readonly senders = new Map<Connection, Sender>();
+  private readonly receivers = new Map<Connection, Receiver>();
+  private readonly tokens = new Map<number, Slot>();
+  private nextToken = 1;
+  private stallTimer: NodeJS.Timeout | null = null;
+
+  constructor(private readonly host: ShmHost) {}
+
+  /** PROTOCOL 8.1: a receiver maps pools when it announced `shm` and shares the broker's host. */
+  canMap(c: Connection): boolean {
+    return this.enabled && LOCAL.has(c.transport) && c.features.includes('shm');
+  }
+
+  /** PROTOCOL 8.2: Pool announces (or with Flag.Retire withdraws) segment `aux` of the sender's pool. */
+  announce(c: Connection, f: Frame): void {
+    if (!this.canMap(c)) return c.error('ENOTSUP', 'shared-memory pools need the shm feature over a local transport', f.id, f.kind);
+    const st = this.sender(c);
+    const old = st.pools.get(f.aux);
+    if (f.flags & Flag.Retire) {
+      if (!old) return c.error('EBADSLOT', `pool segment ${f.aux} was never announced`, f.id, f.kind);
+      st.pools.delete(f.aux);
+      old.retired = true;
+      st.poolBytes -= old.seg.size;
+      if (old.live === 0) old.seg.close();
+      return c.push(encodeFrame(Kind.Result, 0, f.id, 0, '', ''));
+    }
+    if (old) return c.error('EBADSLOT', `pool segment ${f.aux} is already announced`, f.id, f.kind);
+    if (st.pools.size >= MAX_SEGMENTS) return c.error('ELIMIT', `more than ${MAX_SEGMENTS} pool segments`, f.id, f.kind);
+    let key: unknown;
+    let max: unknown;
+    try {
+      ({ key, max } = decodeControl(payloadOf(f)));
+    } catch {
+      key = undefined;
+    }
+    if (typeof max === 'number' && max > 0) st.max = Math.min(max, this.host.maxPoolBytes);
+    if (typeof key !== 'string') return c.error('EINVAL', 'pool payload must be a CBOR map with a key', f.id, f.kind);
+    let seg: PoolSegment;
+    try {
+      if (st.uid < 0) st.uid = peerUid(c);
+      seg = attachPoolSegment(key, st.uid);
+    } catch (e) {
+      return c.error((e as { code?: string }).code ?? 'EINVAL', (e as Error).message, f.id, f.kind);
+    }
+    if (st.poolBytes + seg.size > this.host.maxPoolBytes) {
+      seg.close();
+      return c.error('ELIMIT', `a pool above maxPoolBytes (${this.host.maxPoolBytes})`, f.id, f.kind);
+    }
+    st.poolBytes += seg.size;
+    st.pools.set(f.aux, { index: f.aux, seg, name: Buffer.from(seg.name, 'utf8'), live: 0, retired: false });
+    c.push(encodeFrame(Kind.Result, 0, f.id, seg.size, '', ''));
+  }
+
+  /**
+   * PROTOCOL 8.3: routes a Send|Shm. Mapping receivers get one shared descriptor frame; the
+   * others get the bytes inline when they fit the frame limit, else a Lost. Returns the receivers reached.
+   */
+  route(c: Connection, f: Frame, receivers: Connection[]): number {
+    const p = payloadOf(f);
+    const st = this.senders.get(c);
+    if (p.length !== SEND_DESCRIPTOR_BYTES || !st) return this.bad(c, f, 'descriptor before any pool segment, or not 16 bytes');
+    const id = p.readUInt32LE(0);
+    const segment = st.pools.get(p.readUInt32LE(4));
+    const offset = p.readUInt32LE(8);
+    const length = p.readUInt32LE(12);
+    if (!segment) return this.bad(c, f, `pool segment ${p.readUInt32LE(4)} is not announced`);
+    if (length === 0 || offset + length > segment.seg.size) return this.bad(c, f, `slot ${offset}+${length} lies outside the ${segment.seg.size}-byte segment`);
+    if (st.slots.has(id)) return this.bad(c, f, `slot ${id} is still in use`);
+    const slot: Slot = { token: this.token(), sender: c, state: st, id, segment, length, refs: 0, active: 0, lagged: false };
+    const seq = this.host.nextSeq();
+    // Counted before routing: a receiver's policy may close the sender itself, which lets go of idle segments.
+    segment.live++;
+    this.counters.messages++;
+    this.counters.bytes += length;
+    let described: Buffer | null = null;
+    let inline: Buffer | null = null;
+    let reached = 0;
+    for (const r of receivers) {
+      if (this.canMap(r)) {
+        const rs = this.receiver(r);
+        // PROTOCOL 8.5: a receiver already holding a quarter of the sender's pool is slow (a sender
+        // pauses at a quarter in flight, so one that keeps up never gets there): dropped for, and lagging.
+        if (rs.bytes >= st.max / 4) {
+          r.overflow();
+          if (r.state === 'open') this.lagging(rs);
+          continue;
+        }
+        described ??= this.describe(f, slot, offset, seq);
+        if (!r.deliver(described)) continue;
+        if (rs.held.size === 0) rs.progressAt = Date.now();
+        rs.held.set(slot.token, slot);
+        rs.bytes += length;
+        this.watchStalls();
+        slot.refs++;
+        if (!rs.lagging) slot.active++;
+        reached++;
+      } else {
+        if (f.messageEnd + length > this.host.maxFrameBytes) {
+          // PROTOCOL 8.6: too large for this receiver's link: dropped, counted, told.
+          this.counters.dropped++;
+          r.lost++;
+          r.lostTotal++;
+          r.tellLost();
+          continue;
+        }
+        inline ??= this.inline(f, segment.seg.buffer.subarray(offset, offset + length), seq, c.id);
+        if (r.deliver(inline)) {
+          this.counters.inlined++;
+          reached++;
+        }
+      }
+    }
+    if (slot.refs > 0) {
+      this.tokens.set(slot.token, slot);
+      st.slots.set(id, slot);
+      if (slot.active === 0) this.lag(slot);
+    } else {
+      if (--segment.live === 0 && segment.retired) segment.seg.close();
+      c.push(encodeFrame(Kind.Freed, 0, 0, id, '', ''));
+    }
+    return reached;
+  }
+
+  /** PROTOCOL 8.4: a receiver is done with a token; a token it does not hold is EBADSLOT. */
+  release(c: Connection, f: Frame): void {
+    const rs = this.receivers.get(c);
+    const slot = rs?.held.get(f.aux);
+    if (!rs || !slot) return c.error('EBADSLOT', `token ${f.aux} was never delivered here or is already released`, f.id, f.kind);
+    rs.held.delete(f.aux);
+    rs.bytes -= slot.length;
+    rs.progressAt = Date.now();
+    this.letGo(rs, slot);
+    if (rs.held.size === 0) rs.lagging = false;
+    if (c.lost > 0) c.tellLost();
+  }
+
+  /** A connection went away: its references are released, its pool is let go once nobody reads it. */
+  closed(c: Connection): void {
+    const rs = this.receivers.get(c);
+    if (rs) {
+      this.receivers.delete(c);
+      for (const slot of rs.held.values()) this.letGo(rs, slot);
+    }
+    const st = this.senders.get(c);
+    if (st) {
+      this.senders.delete(c);
+      st.open = false;
+      for (const s of st.pools.values()) {
+        s.retired = true;
+        if (s.live === 0) s.seg.close();
+      }
+    }
+  }
+
+  /** Figures for `stats()`. */
+  stats(): Record<string, number> {
+    let segments = 0;
+    let poolBytes = 0;
+    let slotBytes = 0;
+    for (const st of this.senders.values()) {
+      segments += st.pools.size;
+      poolBytes += st.poolBytes;
+    }
+    for (const s of this.tokens.values()) slotBytes += s.length;
+    const k = this.counters;
+    return { messages: k.messages, bytes: k.bytes, inlined: k.inlined, dropped: k.dropped, slotsInUse: this.tokens.size, slotBytesInUse: slotBytes, segments, poolBytes };
+  }
+
+  /**
+   * While receivers hold slots: one that released nothing for SHM_LAG_MS while holding a quarter
+   * of a sender's pool becomes lagging (its slots stop holding the sender back); under
+   * `disconnect`, one that released nothing for SHM_STALL_MS is closed, which gives its slots back.
+   */
+  private watchStalls(): void {
+    if (this.stallTimer) return;
+    this.stallTimer = setInterval(() => {
+      const now = Date.now();
+      let holding = 0;
+      for (const [c, rs] of [...this.receivers]) {
+        if (rs.held.size === 0) continue;
+        if (this.host.slowConsumer === 'disconnect' && rs.progressAt < now - SHM_STALL_MS) {
+          c.overflow(); // logs and counts like any slow receiver
+          continue;
+        }
+        holding++;
+        const first = rs.held.values().next().value as Slot;
+        if (!rs.lagging && rs.progressAt < now - SHM_LAG_MS && rs.bytes >= first.state.max / 4) this.lagging(rs);
+      }
+      if (holding === 0 && this.stallTimer) {
+        clearInterval(this.stallTimer);
+        this.stallTimer = null;
+      }
+    }, 100);
+    this.stallTimer.unref?.();
+  }
+
+  /** Lets go of every pool (broker shutdown). */
+  closeAll(): void {
+    if (this.stallTimer) clearInterval(this.stallTimer);
+    this.stallTimer = null;
+    for (const c of [...this.senders.keys(), ...this.receivers.keys()]) this.closed(c);
+    for (const s of this.tokens.values()) if (s.segment.retired) s.segment.seg.close();
+    this.tokens.clear();
+  }
+
+  /** A receiver drops its reference; when only lagging receivers hold the slot, the sender may stop counting it. */
+  private letGo(rs: Receiver, slot: Slot): void {
+    if (!rs.lagging) slot.active--;
+    this.unref(slot);
+    if (slot.refs > 0 && slot.active === 0) this.lag(slot);
+  }
+
+  /** Marks a receiver lagging: slots it alone (with other laggards) still holds are reported to their senders. */
+  private lagging(rs: Receiver): void {
+    if (rs.lagging) return;
+    rs.lagging = true;
+    for (const slot of rs.held.values()) if (--slot.active === 0) this.lag(slot);
+  }
+
+  /** PROTOCOL 8.5: tells the sender a slot is held only by slow receivers (it stays valid, but need not hold the sender back). */
+  private lag(slot: Slot): void {
+    if (slot.lagged || !slot.state.open) return;
+    slot.lagged = true;
+    slot.sender.push(encodeFrame(Kind.Lagging, 0, 0, slot.id, '', ''));
+  }
+
+  private unref(slot: Slot): void {
+    if (--slot.refs > 0) return;
+    this.tokens.delete(slot.token);
+    slot.state.slots.delete(slot.id);
+    const seg = slot.segment;
+    if (--seg.live === 0 && seg.retired) seg.seg.close();
+    if (slot.state.open) slot.sender.push(encodeFrame(Kind.Freed, 0, 0, slot.id, '', ''));
+  }
+
+  private bad(c: Connection, f: Frame, why: string): number {
+    c.error('EBADSLOT', why, f.id, f.kind);
+    return -1;
+  }
+
+  private token(): number {
+    do this.nextToken = this.nextToken >= 0xffffffff ? 1 : this.nextToken + 1;
+    while (this.tokens.has(this.nextToken));
+    return this.nextToken;
+  }
+
+  private sender(c: Connection): Sender {
+    let st = this.senders.get(c);
+    if (!st) this.senders.set(c, (st = { pools: new Map(), slots: new Map(), poolBytes: 0, open: true, uid: -1, max: this.host.maxPoolBytes }));
+    return st;
+  }
+
+  private receiver(c: Connection): Receiver {
+    let rs = this.receivers.get(c);
+    if (!rs) this.receivers.set(c, (rs = { held: new Map(), bytes: 0, progressAt: Date.now(), lagging: false }));
+    return rs;
+  }
+
+  /** Msg|Shm: the sender's header and names, then token, offset, length, segment size, segment name. */
+  private describe(f: Frame, slot: Slot, offset: number, seq: number): Buffer {
+    const name = slot.segment.name;
+    const out = Buffer.allocUnsafe(f.messageEnd + MSG_DESCRIPTOR_BYTES + name.length);
+    f.raw.copy(out, 0, 0, f.messageEnd);
+    out.writeUInt32LE(out.length, Off.Length);
+    out[Off.Kind] = Kind.Msg;
+    out[Off.Flags] = Flag.Shm;
+    out.writeUInt32LE(seq, Off.Id);
+    out.writeUInt32LE(slot.sender.id, Off.Aux);
+    let at = f.messageEnd;
+    at = out.writeUInt32LE(slot.token, at);
+    at = out.writeUInt32LE(offset, at);
+    at = out.writeUInt32LE(slot.length, at);
+    at = out.writeUInt32LE(slot.segment.seg.size, at);
+    name.copy(out, at);
+    return out;
+  }
+
+  /** A plain Msg carrying the bytes (PROTOCOL 8.6): the one place the broker reads a slot. */
+  private inline(f: Frame, bytes: Buffer, seq: number, senderId: number): Buffer {
+    const out = Buffer.allocUnsafe(f.messageEnd + bytes.length);
+    f.raw.copy(out, 0, 0, f.messageEnd);
+    out.writeUInt32LE(out.length, Off.Length);
+    out[Off.Kind] = Kind.Msg;
+    out[Off.Flags] = 0;
+    out.writeUInt32LE(seq, Off.Id);
+    out.writeUInt32LE(senderId, Off.Aux);
+    bytes.copy(out, f.messageEnd);
+    return out;
+  }
+}
+
+/** The kernel-verified uid of a local peer (PROTOCOL 8.2): the pool must belong to it. */
+function peerUid(c: Connection): number {
+  if (c.transport === 'inprocess') return process.getuid?.() ?? 0;
+  const fd = (c.stream as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (typeof fd !== 'number' || fd < 0) throw Object.assign(new Error('cannot read the peer credentials'), { code: 'EACCES' });
+  return native().peerCred(fd).uid;
+}

@@ -1,0 +1,198 @@
+// The client's large-message path (PROTOCOL 8): pool slots for sends, the queue held behind a full pool, Msg|Shm receipt.
+import { Flag, Kind } from '../protocol/constants.js';
+import { encodeControl } from '../protocol/data.js';
+import { QcopError } from '../protocol/errors.js';
+import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
+import type { Listener } from './handles.js';
+import { ReceivedMessage } from './message.js';
+import { ShmLink, type ShmOptions } from './shm-link.js';
+
+/** Encoded data waiting for a pool slot. */
+export interface BigSend { channel: string; message: string; id: number; payload: Buffer }
+
+/** A large send waiting for a slot, or a frame (with its request, if any) queued behind one. */
+export interface Item<P> { frame?: Buffer; pending?: P; big?: BigSend }
+
+/** Bytes an item holds in the client. */
+export const itemBytes = (i: Item<unknown>): number => i.frame?.length ?? i.big!.payload.length;
+
+/** What the large-message path needs from the client. */
+export interface LargeHost<P> {
+  /** True while connected (frames can be written now). */
+  writable(): boolean;
+  /** Writes a frame to the stream now, in order with everything written before. */
+  writeNow(frame: Buffer, pending?: P): void;
+  /** Writes data inline (shm went away meanwhile); throws EMSGSIZE when they do not fit. */
+  writeInline(big: BigSend): void;
+  /** Writes a request whose only possible answer of interest is an error. */
+  control(kind: Kind, flags: number, aux: number, payload: Uint8Array | undefined, onError: (e: Error) => void): void;
+  newId(): number;
+  reportError(err: Error): void;
+  /** Called when the held queue emptied: the client decides about 'drain'. */
+  drained(): void;
+}
+
+/** Sends by descriptor and keeps their order: while one waits for a slot, every later write waits behind it. */
+export class LargeSends<P> {
+  readonly shm: ShmLink;
+  private held: Array<Item<P>> = [];
+  private bytes = 0;
+  /** Counts connections, so a release never reaches a broker that did not hand out the token. */
+  private generation = 0;
+
+  constructor(private readonly host: LargeHost<P>, local: boolean, options: ShmOptions, private readonly hwm: number) {
+    this.shm = new ShmLink(local, options, (i, key) => this.announce(i, key), (i) => host.control(Kind.Pool, Flag.Retire, i, undefined, (e) => host.reportError(e)));
+  }
+
+  /** True while writes must queue behind a large send (PROTOCOL 8.5). */
+  get holding(): boolean {
+    return this.held.length > 0;
+  }
+
+  /** Bytes waiting in the held queue. */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  /** Queues an item behind the held ones; ENOBUFS once the queue already holds the high-water mark. */
+  hold(item: Item<P>): void {
+    if (this.bytes >= this.hwm) {
+      throw new QcopError('ENOBUFS', `the shared-memory pool is full and ${this.bytes} bytes already wait for it (high-water mark ${this.hwm}); wait for 'drain'`);
+    }
+    this.held.push(item);
+    this.bytes += itemBytes(item);
+  }
+
+  /** Sends through a slot now, or holds the data until one frees; false when held. */
+  submit(big: BigSend): boolean {
+    if (this.held.length === 0 && this.trySend(big)) return true;
+    this.hold({ big });
+    return false;
+  }
+
+  /**
+   * Encodes a byte string straight into a free slot: the CBOR head, then one copy of the bytes
+   * (the common large case, so latency stays nearly flat with size). False when it cannot now.
+   */
+  direct(channel: string, message: string, data: Uint8Array): boolean {
+    const n = data.length;
+    const head = n < 24 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5;
+    if (!this.host.writable() || this.held.length > 0 || !this.shm.wants(head + n) || head + n > this.shm.capacity || n >= 2 ** 32) return false;
+    let slot;
+    try {
+      slot = this.shm.pool.alloc(head + n);
+    } catch {
+      return false; // the general path reports it
+    }
+    if (!slot) return false;
+    const b = slot.buffer;
+    if (head === 5) { b[0] = 0x5a; b.writeUInt32BE(n, 1); } else if (head === 3) { b[0] = 0x59; b.writeUInt16BE(n, 1); } else if (head === 2) { b[0] = 0x58; b[1] = n; } else b[0] = 0x40 | n;
+    b.set(data, head);
+    this.host.writeNow(encodeFrame(Kind.Send, Flag.Shm, this.host.newId(), 0, channel, message, this.shm.sendDescriptor(slot)));
+    return true;
+  }
+
+  /** PROTOCOL 8.5: a slot came back; writes held items in order while slots are free. */
+  freed(slotId: number): void {
+    this.shm.pool.free(slotId);
+    this.pump();
+  }
+
+  /** PROTOCOL 8.5: a slot is held only by slow receivers; it no longer holds this sender back. */
+  lagging(slotId: number): void {
+    this.shm.pool.lag(slotId);
+    this.host.drained();
+  }
+
+  /** Writes held items in order while slots are free; tells the client once the queue is empty. */
+  pump(): void {
+    while (this.held.length > 0 && this.host.writable()) {
+      const item = this.held[0]!;
+      if (item.big) {
+        if (!this.trySend(item.big)) return;
+      } else {
+        this.host.writeNow(item.frame!, item.pending);
+      }
+      this.held.shift();
+      this.bytes -= itemBytes(item);
+    }
+    this.host.drained();
+  }
+
+  /** The connection ended: held items are handed back (they go first next time) and the pool is dropped (PROTOCOL 8.7). */
+  disconnected(): Array<Item<P>> {
+    this.generation++;
+    const held = this.held;
+    this.held = [];
+    this.bytes = 0;
+    this.shm.disconnected();
+    return held;
+  }
+
+  /** Client closed: forget everything, unmap everything. */
+  close(): void {
+    this.held = [];
+    this.bytes = 0;
+    this.shm.close();
+  }
+
+  /** A Msg|Shm: maps the slot (zero copy), hands it to the listeners, releases it when they are done (PROTOCOL 8.4). */
+  receive(f: Frame, channel: string, message: string, targets: Listener[]): void {
+    const d = this.shm.parse(payloadOf(f));
+    if (!d) return this.host.reportError(new QcopError('EPROTO', 'malformed shared-memory descriptor from the broker'));
+    const generation = this.generation;
+    const release = () => {
+      if (this.generation === generation && this.host.writable()) this.host.writeNow(encodeFrame(Kind.Release, 0, this.host.newId(), d.token, '', ''));
+    };
+    if (targets.length === 0) return release();
+    let view;
+    try {
+      view = this.shm.views.open(d.name, d.size, d.offset, d.length);
+    } catch (e) {
+      release();
+      return this.host.reportError(new QcopError((e as QcopError).code ?? 'EBADSLOT', `cannot map a shared-memory message on ${channel}: ${(e as Error).message}`));
+    }
+    const done = view.done;
+    const msg = new ReceivedMessage(channel, message, view.bytes, undefined, () => {
+      done();
+      release();
+    });
+    try {
+      for (const l of targets) if (!l.closed) l.handler(msg);
+    } finally {
+      msg.dispatched();
+    }
+  }
+
+  /** Copies the encoded data into a slot and writes the descriptor; false when no slot is free now. */
+  private trySend(big: BigSend): boolean {
+    if (!this.shm.active) {
+      // The shm path went away (failure, or a broker without it): inline, or EMSGSIZE with the reason.
+      try {
+        this.host.writeInline(big);
+      } catch (e) {
+        this.host.reportError(e as Error);
+      }
+      return true;
+    }
+    let slot;
+    try {
+      slot = this.shm.pool.alloc(big.payload.length);
+    } catch (e) {
+      this.shm.fail(`the pool could not be created: ${(e as Error).message}`);
+      return this.trySend(big);
+    }
+    if (!slot) return false;
+    big.payload.copy(slot.buffer);
+    this.host.writeNow(encodeFrame(Kind.Send, Flag.Shm, big.id, 0, big.channel, big.message, this.shm.sendDescriptor(slot)));
+    return true;
+  }
+
+  /** PROTOCOL 8.2: tells the broker about a new segment, ahead of the first send that uses it. */
+  private announce(index: number, key: string): void {
+    this.host.control(Kind.Pool, 0, index, encodeControl({ key, max: this.shm.pool.maxPoolBytes }), (e) => {
+      this.shm.fail(`the broker refused the pool: ${e.message}`);
+      this.host.reportError(e);
+    });
+  }
+}

@@ -1,0 +1,231 @@
+// The sender's shared-memory pool (segments, first-fit slots) and the receiver's cache of mapped segments (PROTOCOL 8).
+import { randomBytes } from 'node:crypto';
+import { DEFAULT_MAX_POOL_BYTES } from '../protocol/constants.js';
+import { createPoolSegment, mapPoolView, type PoolSegment, type PoolView } from '../shm/pool-segment.js';
+
+/** A slot handed out by `SendPool.alloc`: where the encoded data goes. */
+export interface Slot {
+  /** The id the broker echoes in Freed (PROTOCOL 8.5). */
+  id: number;
+  /** Index of the segment, as announced with Pool (PROTOCOL 8.2). */
+  segment: number;
+  offset: number;
+  length: number;
+  /** The slot's bytes inside the mapped segment. */
+  buffer: Buffer;
+}
+
+interface Segment { index: number; seg: PoolSegment; free: Array<[number, number]>; used: number }
+
+const ALIGN = 64;
+const SEGMENT_BYTES = 16 << 20;
+const MIB = 1 << 20;
+/** Distinguishes the pools of one process across clients and reconnections, and from a previous process with the same pid. */
+const PREFIX = `qcop-pool/${process.pid}-${randomBytes(4).toString('hex')}`;
+let segmentSeq = 0;
+
+const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
+
+/** Segments created on demand up to `maxPoolBytes`; slots return through `free()` when the broker says Freed. */
+export class SendPool {
+  private readonly segments = new Map<number, Segment>();
+  private readonly slots = new Map<number, { segment: Segment; offset: number; length: number; lagging: boolean }>();
+  private usedBytes = 0;
+  private laggingBytes = 0;
+  private nextSlot = 0;
+  private nextIndex = 0;
+  private total = 0;
+  maxPoolBytes = DEFAULT_MAX_POOL_BYTES;
+  group: number | undefined;
+
+  /** `announce` tells the broker about a new segment (before any slot of it is used); `retire` withdraws one. */
+  constructor(
+    private readonly announce: (index: number, key: string) => void,
+    private readonly retire: (index: number) => void,
+  ) {}
+
+  /** Slots handed out and not yet freed, and their bytes. */
+  get inUse(): { slots: number; bytes: number } {
+    return { slots: this.slots.size, bytes: this.usedBytes };
+  }
+
+  /**
+   * True while a quarter of the pool or more is in flight, not counting slots held only by
+   * lagging receivers: `send` then returns false (PROTOCOL 8.5). The broker drops for a receiver
+   * holding a quarter, so a receiver that keeps up with a producer that waits for 'drain' is never
+   * dropped for, and a stopped one never holds the producer back.
+   */
+  get pressured(): boolean {
+    return this.usedBytes - this.laggingBytes >= this.maxPoolBytes / 4;
+  }
+
+  /** PROTOCOL 8.5 lagging: the slot stays in use but no longer counts towards `pressured`. */
+  lag(id: number): void {
+    const slot = this.slots.get(id);
+    if (!slot || slot.lagging) return;
+    slot.lagging = true;
+    this.laggingBytes += slot.length;
+  }
+
+  /** A slot of `length` bytes, or null when the pool is full right now (retry after a free). */
+  alloc(length: number): Slot | null {
+    const need = roundUp(length, ALIGN);
+    for (const s of this.segments.values()) {
+      const slot = this.take(s, need, length);
+      if (slot) return slot;
+    }
+    const s = this.grow(need);
+    return s ? this.take(s, need, length) : null;
+  }
+
+  /** Returns a slot (Freed from the broker); false for an id this pool did not hand out. */
+  free(id: number): boolean {
+    const slot = this.slots.get(id);
+    if (!slot) return false;
+    this.slots.delete(id);
+    this.usedBytes -= slot.length;
+    if (slot.lagging) this.laggingBytes -= slot.length;
+    const s = slot.segment;
+    s.used -= slot.length;
+    const free = s.free;
+    let i = 0;
+    while (i < free.length && free[i]![0] < slot.offset) i++;
+    free.splice(i, 0, [slot.offset, slot.length]);
+    // Coalesce with the neighbours so large slots stay possible.
+    if (i + 1 < free.length && free[i]![0] + free[i]![1] === free[i + 1]![0]) {
+      free[i]![1] += free[i + 1]![1];
+      free.splice(i + 1, 1);
+    }
+    if (i > 0 && free[i - 1]![0] + free[i - 1]![1] === free[i]![0]) {
+      free[i - 1]![1] += free[i]![1];
+      free.splice(i, 1);
+    }
+    return true;
+  }
+
+  /** Forgets every slot and segment (the broker went away: a new one gets a fresh pool). */
+  reset(): void {
+    for (const s of this.segments.values()) s.seg.close();
+    this.segments.clear();
+    this.slots.clear();
+    this.usedBytes = 0;
+    this.laggingBytes = 0;
+    this.total = 0;
+  }
+
+  private take(s: Segment, need: number, length: number): Slot | null {
+    const free = s.free;
+    for (let i = 0; i < free.length; i++) {
+      const range = free[i]!;
+      if (range[1] < need) continue;
+      const offset = range[0];
+      if (range[1] === need) free.splice(i, 1);
+      else {
+        range[0] += need;
+        range[1] -= need;
+      }
+      s.used += need;
+      this.nextSlot = this.nextSlot >= 0xffffffff ? 1 : this.nextSlot + 1;
+      this.slots.set(this.nextSlot, { segment: s, offset, length: need, lagging: false });
+      this.usedBytes += need;
+      return { id: this.nextSlot, segment: s.index, offset, length, buffer: s.seg.buffer.subarray(offset, offset + length) };
+    }
+    return null;
+  }
+
+  /** Adds a segment able to hold `need`, retiring idle segments when the pool limit is in the way. */
+  private grow(need: number): Segment | null {
+    if (need > this.maxPoolBytes) return null;
+    let size = Math.max(Math.min(SEGMENT_BYTES, this.maxPoolBytes - this.total), roundUp(need, MIB));
+    if (this.total + size > this.maxPoolBytes) {
+      for (const s of [...this.segments.values()].sort((a, b) => b.seg.size - a.seg.size)) {
+        if (this.total + size <= this.maxPoolBytes) break;
+        if (s.used > 0) continue;
+        this.segments.delete(s.index);
+        this.total -= s.seg.size;
+        s.seg.close();
+        this.retire(s.index);
+      }
+      size = Math.min(size, Math.floor((this.maxPoolBytes - this.total) / ALIGN) * ALIGN);
+      if (size < need) return null;
+    }
+    const index = this.nextIndex++;
+    const key = `${PREFIX}/${++segmentSeq}`;
+    const seg = createPoolSegment(key, size, this.group);
+    const s: Segment = { index, seg, free: [[0, size]], used: 0 };
+    this.segments.set(index, s);
+    this.total += size;
+    this.announce(index, key);
+    return s;
+  }
+}
+
+interface CachedView { view: PoolView; refs: number; idleSince: number }
+
+/** How long a receiver keeps an unused mapping: a departed sender's memory is given back soon after. */
+const VIEW_IDLE_MS = 2000;
+
+/** A receiver's read-only mappings of senders' segments, by segment name; unused ones are unmapped after a while. */
+export class ViewCache {
+  private readonly views = new Map<string, CachedView>();
+  private timer: NodeJS.Timeout | null = null;
+
+  /** The bytes of one slot (zero copy) and a `done` to call once when they are no longer read. */
+  open(name: string, size: number, offset: number, length: number): { bytes: Buffer; done: () => void } {
+    let v = this.views.get(name);
+    if (v && v.view.size !== size) {
+      // A different segment under a reused name: map it afresh once the old one is unused.
+      if (v.refs === 0) v.view.close();
+      this.views.delete(name);
+      v = undefined;
+    }
+    if (!v) {
+      v = { view: mapPoolView(name), refs: 0, idleSince: 0 };
+      this.views.set(name, v);
+      this.arm();
+    }
+    if (offset + length > v.view.size) throw Object.assign(new Error(`slot ${offset}+${length} outside segment ${name}`), { code: 'EBADSLOT' });
+    const cached = v;
+    cached.refs++;
+    let once = false;
+    return {
+      bytes: cached.view.buffer.subarray(offset, offset + length),
+      done: () => {
+        if (once) return;
+        once = true;
+        if (--cached.refs === 0) {
+          cached.idleSince = Date.now();
+          if (this.views.get(name) !== cached) cached.view.close();
+        }
+      },
+    };
+  }
+
+  /** Unmaps everything (client closed). */
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const v of this.views.values()) v.view.close();
+    this.views.clear();
+  }
+
+  private arm(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.sweep(), VIEW_IDLE_MS / 2);
+    this.timer.unref?.();
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const [name, v] of this.views) {
+      if (v.refs === 0 && now - v.idleSince >= VIEW_IDLE_MS) {
+        v.view.close();
+        this.views.delete(name);
+      }
+    }
+    if (this.views.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = null;
+    }
+  }
+}

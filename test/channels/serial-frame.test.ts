@@ -1,0 +1,75 @@
+// Serial framing, byte by byte: COBS, CRC-32, records, resynchronisation after garbage (docs/SERIAL.md).
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { cobsDecode, cobsEncode } from '../../channels/serial/cobs.js';
+import { crc32 } from '../../channels/serial/crc32.js';
+import { FrameReader, Type, encodeHello, encodeMsg, type Record_ } from '../../channels/serial/frame.js';
+import { Pattern as Copy } from '../../channels/shared/wildcard.js';
+import { Pattern } from '../../runtime/protocol/pattern.js';
+
+const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
+
+test('COBS: the published examples', () => {
+  const cases: Array<[string, string]> = [
+    ['', '01'],
+    ['00', '01 01'],
+    ['00 00', '01 01 01'],
+    ['11 22 00 33', '03 11 22 02 33'],
+    ['11 22 33 44', '05 11 22 33 44'],
+    ['11 00 00 00', '02 11 01 01 01'],
+  ];
+  for (const [raw, enc] of cases) {
+    assert.equal(cobsEncode(hex(raw)), hex(enc), raw);
+    assert.equal(cobsDecode(hex(enc)), hex(raw), enc);
+  }
+  for (const n of [253, 254, 255, 256, 600]) {
+    const data = Buffer.alloc(n, 7);
+    data[100 % n] = 0;
+    const enc = cobsEncode(data);
+    assert.not.ok(enc.includes(0), 'no zero inside');
+    assert.equal(cobsDecode(enc), data, `length ${n}`);
+  }
+  assert.is(cobsDecode(hex('05 11 22')), null, 'block runs past the end');
+  assert.is(cobsDecode(hex('02 00')), null, 'zero inside');
+});
+
+test('CRC-32 check value', () => {
+  assert.is(crc32(Buffer.from('123456789')), 0xcbf43926);
+});
+
+test('records round-trip, split anywhere', () => {
+  const wire = Buffer.concat([encodeMsg('sensors/imu/0', 'sample(QVariant)', hex('83 01 02 03')), encodeHello(1, 4096, 'board-a'), encodeMsg('a/b', 'm()', Buffer.alloc(0))]);
+  for (let split = 0; split <= wire.length; split += 3) {
+    const r = new FrameReader();
+    const got: Record_[] = [];
+    r.push(wire.subarray(0, split), (x) => got.push(x));
+    r.push(wire.subarray(split), (x) => got.push(x));
+    assert.equal(got, [
+      { type: Type.Msg, channel: 'sensors/imu/0', message: 'sample(QVariant)', data: hex('83 01 02 03') },
+      { type: Type.Hello, flags: 1, maxRecord: 4096, name: 'board-a' },
+      { type: Type.Msg, channel: 'a/b', message: 'm()', data: Buffer.alloc(0) },
+    ]);
+    assert.equal(r.counts, { records: 3, crcErrors: 0, malformed: 0, oversize: 0 });
+  }
+});
+
+test('garbage: counted and dropped, the reader resynchronises at the next delimiter', () => {
+  const good = encodeMsg('a/b', 'm()', hex('01'));
+  const flipped = Buffer.from(good);
+  flipped[5] ^= 0x10; // still valid COBS, wrong CRC
+  const r = new FrameReader(256);
+  const got: Record_[] = [];
+  r.push(Buffer.concat([hex('13 37 ff'), good, flipped, good, Buffer.alloc(600, 0x41), hex('00'), good, hex('00 00')]), (x) => got.push(x));
+  assert.is(got.length, 3);
+  assert.is(r.counts.crcErrors, 1);
+  assert.is(r.counts.oversize, 1);
+  assert.ok(r.counts.malformed + r.counts.crcErrors >= 2, 'the leading garbage is dropped');
+});
+
+test('the wildcard copy in channels/shared agrees with the runtime', () => {
+  const pats = ['a/*', 'QPE/*', 's?n/[ab]*', '*', 'x/[!0-9]*', 'lit[eral', '*b'];
+  const names = ['a/b', 'a/', 'QPE/Application/x', 'sun/a', 's/n/b', 'sun/c', 'x/1', 'x/y', 'lit[eral', 'ab', 'b'];
+  for (const p of pats) for (const n of names) assert.is(new Copy(p).matches(n), new Pattern(p).matches(n), `${p} ~ ${n}`);
+});
+
+test.run();
