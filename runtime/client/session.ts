@@ -1,0 +1,369 @@
+// The client's connection: requests and answers, writes and the backlog, the handshake, reconnection.
+import { EventEmitter } from 'node:events';
+import type { Duplex } from 'node:stream';
+import { HEADER_SIZE, KIND_NAMES, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { encodeControl } from '../protocol/data.js';
+import { QcopError } from '../protocol/errors.js';
+import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
+import { decodeName } from '../protocol/names.js';
+import { FrameParser } from '../protocol/parser.js';
+import type { Target } from './dial.js';
+import { LargeSends, type BigSend, type Item } from './large-send.js';
+import type { ShmOptions } from './shm-link.js';
+
+/** Options a client is created with (see `connect()`). */
+export interface ClientOptions extends ShmOptions {
+  /** Name shown in the broker's stats. */
+  name?: string;
+  /** Bytes buffered before `send()` returns false (default 1 MiB); also the limit while disconnected. */
+  highWaterMark?: number;
+  /** Time for the handshake of each connection attempt (default 2000 ms). */
+  connectTimeoutMs?: number;
+  /** Reconnect after the broker goes away (default true). */
+  reconnect?: boolean;
+  /** Longest pause between reconnection attempts (default 2000 ms). */
+  reconnectMaxDelayMs?: number;
+}
+
+export interface Pending {
+  kind: Kind;
+  channel: string;
+  resolve: (f: Frame) => void;
+  reject: (e: Error) => void;
+  /** Safe to send again after a reconnection (flush, query, stats, listen, watch). */
+  idempotent: boolean;
+  frame: Buffer;
+  /** Written to a connection (as opposed to waiting in the backlog). */
+  inFlight: boolean;
+  onSettle?: () => void;
+}
+
+export type State = 'connecting' | 'open' | 'disconnected' | 'closed';
+
+const MAX_INBOUND_FRAME = 1 << 30;
+
+/** The connection half of a client: requests, buffering while disconnected, the handshake and reconnection. */
+export abstract class ClientSession extends EventEmitter {
+  /** Limits the broker announced in its welcome (PROTOCOL 2.2). */
+  limits: Record<string, unknown> = {};
+  protected state: State = 'connecting';
+  protected stream: Duplex | null = null;
+  protected parser: FrameParser | null = null;
+  protected nextRequestId = 1;
+  protected readonly pending = new Map<number, Pending>();
+  protected backlog: Array<Item<Pending>> = [];
+  protected backlogBytes = 0;
+  /** Large messages by descriptor (PROTOCOL 8). */
+  protected readonly large: LargeSends<Pending>;
+  protected unconfirmed = 0;
+  protected needDrain = false;
+  protected corked: Duplex | null = null;
+  protected reconnectTimer: NodeJS.Timeout | null = null;
+  protected attempt = 0;
+  protected welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  protected readonly hwm: number;
+  protected readonly opts: Required<Omit<ClientOptions, keyof ShmOptions>>;
+
+  /** Use `connect()`. */
+  constructor(private readonly target: Target, options: ClientOptions = {}) {
+    super();
+    this.opts = {
+      name: options.name ?? '',
+      highWaterMark: options.highWaterMark ?? 1 << 20,
+      connectTimeoutMs: options.connectTimeoutMs ?? 2000,
+      reconnect: options.reconnect ?? true,
+      reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2000,
+    };
+    this.hwm = this.opts.highWaterMark;
+    this.large = new LargeSends<Pending>({
+      writable: () => this.state === 'open' && this.stream !== null,
+      writeNow: (frame, pending) => this.writeNow(frame, pending),
+      writeInline: (b) => this.writeNow(this.buildFrame(Kind.Send, 0, b.id, 0, b.channel, b.message, b.payload)),
+      control: (kind, flags, aux, payload, onError) => this.controlRequest(kind, flags, aux, payload, onError),
+      newId: () => this.newId(),
+      reportError: (e) => this.reportError(e),
+      drained: () => this.onDrain(),
+    }, target.local === true, options, this.hwm);
+  }
+
+  /** Where this client connects (socket path or URL). */
+  get where(): string {
+    return this.target.where;
+  }
+
+  /** True while connected to a broker. */
+  get connected(): boolean {
+    return this.state === 'open';
+  }
+
+  /** Bytes accepted by `send()` and not yet handed to the operating system. */
+  get bufferedBytes(): number {
+    return this.state === 'open' && this.stream ? this.stream.writableLength + this.large.heldBytes : this.backlogBytes;
+  }
+
+  /** Slots of this client's shared-memory pool not yet released by every receiver (PROTOCOL 8). */
+  get poolInUse(): { slots: number; bytes: number } {
+    return this.large.shm.pool.inUse;
+  }
+
+  /** @internal Opens the first connection; rejects with ENOBROKER after the handshake timeout. */
+  async open(): Promise<void> {
+    const stream = await this.target.dial();
+    await this.handshake(stream);
+    this.state = 'open';
+  }
+
+  /** @internal Errors without a promise go to the handle, else the client, else a process warning: never silent. */
+  reportError(err: Error, handle?: EventEmitter): void {
+    if (handle && handle.listenerCount('error') > 0) handle.emit('error', err);
+    else if (this.listenerCount('error') > 0) this.emit('error', err);
+    else process.emitWarning(err.message, { code: (err as QcopError).code ?? 'QCOP' });
+  }
+
+  protected reportErrorIfLive(e: Error): void {
+    if (this.state !== 'closed' && (e as QcopError).code !== 'ECLOSED') this.reportError(e);
+  }
+
+  protected checkOpen(): void {
+    if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
+  }
+
+  protected buildFrame(kind: Kind, flags: number, id: number, aux: number, channel: string, message: string, payload?: Uint8Array): Buffer {
+    const max = Number(this.limits.maxFrameBytes ?? 1 << 20);
+    const size = HEADER_SIZE + Buffer.byteLength(channel) + Buffer.byteLength(message) + (payload?.length ?? 0);
+    if (size > max) {
+      const shm = this.large.shm;
+      const why = shm.whyNot();
+      const tail = kind !== Kind.Send || flags !== 0
+        ? 'only send() carries data through shared memory'
+        : why ? `larger data travel through shared memory, unavailable here: ${why}` : `it is larger than a quarter of this client's pool (maxPoolBytes ${shm.capacity * 4})`;
+      throw new QcopError('EMSGSIZE', `a ${size}-byte frame exceeds the broker's limit of ${max} bytes; ${tail} (docs/SHM.md)`);
+    }
+    return encodeFrame(kind, flags, id, aux, channel, message, payload);
+  }
+
+  protected newId(): number {
+    const id = this.nextRequestId;
+    this.nextRequestId = id >= 0xffffffff ? 1 : id + 1;
+    return id;
+  }
+
+  protected request(kind: Kind, flags: number, aux: number, channel: string, message: string, payload: Uint8Array | undefined, idempotent: boolean, id = this.newId()): Promise<Frame> {
+    const frame = this.buildFrame(kind, flags, id, aux, channel, message, payload);
+    return new Promise<Frame>((resolve, reject) => {
+      const p: Pending = { kind, channel, resolve, reject, idempotent, frame, inFlight: false };
+      this.pending.set(id, p);
+      try {
+        this.write(frame, p);
+      } catch (err) {
+        this.pending.delete(id);
+        reject(err);
+      }
+    });
+  }
+
+  protected write(frame: Buffer, pending?: Pending): void {
+    if (this.state === 'open' && this.stream && this.large.holding) {
+      // PROTOCOL 8.5: a large send waits for a slot; what follows it waits too, so order holds.
+      this.large.hold({ frame, pending });
+      return;
+    }
+    this.writeNow(frame, pending);
+  }
+
+  /** Writes to the stream now (bypassing held sends), or to the backlog while disconnected. */
+  protected writeNow(frame: Buffer, pending?: Pending): void {
+    if (this.state === 'open' && this.stream) {
+      if (pending) pending.inFlight = true;
+      if (this.corked !== this.stream) {
+        this.uncork();
+        this.corked = this.stream;
+        this.stream.cork();
+        process.nextTick(() => this.uncork());
+      }
+      this.stream.write(frame);
+      return;
+    }
+    if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
+    // Disconnected: buffer up to the high-water mark, refuse the rest (SPEC §2 reconnect).
+    if (this.backlogBytes + frame.length > this.hwm) {
+      throw new QcopError('ENOBUFS', `disconnected from ${this.where} and ${this.backlogBytes} bytes are already buffered (high-water mark ${this.hwm})`);
+    }
+    this.backlog.push({ frame, pending });
+    this.backlogBytes += frame.length;
+  }
+
+  /** Sends large data through a pool slot now, or holds it (in order) until slots free; false when held. */
+  protected queueBig(big: BigSend): boolean {
+    if (this.state !== 'open' || !this.stream) {
+      if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
+      if (this.backlogBytes + big.payload.length > this.hwm) {
+        throw new QcopError('ENOBUFS', `disconnected from ${this.where} and ${this.backlogBytes} bytes are already buffered (high-water mark ${this.hwm})`);
+      }
+      this.backlog.push({ big });
+      this.backlogBytes += big.payload.length;
+      return true;
+    }
+    return this.large.submit(big);
+  }
+
+  protected afterSend(): boolean {
+    this.unconfirmed++;
+    if (this.bufferedBytes >= this.hwm || this.large.shm.pool.pressured) {
+      this.needDrain = true;
+      return false;
+    }
+    return true;
+  }
+
+  /** Writes a request now (ahead of held sends) whose answer matters only when it is an error. */
+  protected controlRequest(kind: Kind, flags: number, aux: number, payload: Uint8Array | undefined, onError: (e: Error) => void): void {
+    const id = this.newId();
+    const frame = encodeFrame(kind, flags, id, aux, '', '', payload);
+    const p: Pending = {
+      kind, channel: '', idempotent: false, frame, inFlight: false, resolve: () => {},
+      reject: (e) => { if ((e as QcopError).code !== 'ECLOSED') onError(e); },
+    };
+    this.pending.set(id, p);
+    this.writeNow(frame, p);
+  }
+
+  protected uncork(): void {
+    const s = this.corked;
+    this.corked = null;
+    if (s && !s.destroyed) s.uncork();
+  }
+
+  protected async handshake(stream: Duplex): Promise<void> {
+    this.stream = stream;
+    this.parser = new FrameParser(MAX_INBOUND_FRAME);
+    const parser = this.parser;
+    stream.on('data', (chunk: Buffer) => {
+      if (this.stream !== stream) return;
+      const err = parser.push(chunk, (f) => this.onFrame(f));
+      if (err) {
+        this.reportError(new QcopError(err.code, `from broker: ${err.message}`));
+        stream.destroy();
+      }
+    });
+    stream.on('error', () => {});
+    stream.on('close', () => this.onStreamClose(stream));
+    stream.on('drain', () => this.onDrain());
+    const welcome = new Promise<void>((resolve, reject) => (this.welcomeWaiter = { resolve, reject }));
+    stream.write(encodeFrame(Kind.Hello, 0, process.pid, PROTOCOL_VERSION, '', this.opts.name, encodeControl({ features: this.large.shm.helloFeatures() })));
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new QcopError('ENOBROKER', `no broker handshake on ${this.where} within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
+    });
+    try {
+      await Promise.race([welcome, timeout]);
+    } catch (err) {
+      this.stream = null;
+      stream.destroy();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      this.welcomeWaiter = null;
+    }
+  }
+
+  protected onAnswer(f: Frame): void {
+    const p = this.pending.get(f.id);
+    if (f.kind === Kind.Error) {
+      const code = decodeName(f.raw, f.channelEnd, f.messageEnd) || 'EPROTO';
+      const text = payloadOf(f).toString('utf8');
+      const channel = decodeName(f.raw, HEADER_SIZE, f.channelEnd) || p?.channel || undefined;
+      const kind = KIND_NAMES[p?.kind ?? f.aux] ?? 'unknown';
+      const err = new QcopError(code, text, { request: { kind, ...(channel ? { channel } : {}) } });
+      if (p) {
+        this.pending.delete(f.id);
+        p.onSettle?.();
+        p.reject(err);
+      } else if (this.welcomeWaiter) {
+        this.welcomeWaiter.reject(err);
+      } else {
+        this.reportError(err);
+      }
+      return;
+    }
+    if (!p) return; // answer to a request that timed out meanwhile
+    this.pending.delete(f.id);
+    p.onSettle?.();
+    p.resolve(f);
+  }
+
+  protected onDrain(): void {
+    if (this.needDrain && !this.large.holding && this.bufferedBytes < this.hwm && !this.large.shm.pool.pressured) {
+      this.needDrain = false;
+      this.emit('drain');
+    }
+  }
+
+  protected failPending(which: (p: Pending) => boolean, why: string): void {
+    for (const [id, p] of [...this.pending]) {
+      if (!which(p)) continue;
+      this.pending.delete(id);
+      p.onSettle?.();
+      p.reject(new QcopError('ECLOSED', why, { request: { kind: KIND_NAMES[p.kind] ?? 'unknown', channel: p.channel || undefined } }));
+    }
+  }
+
+  protected onStreamClose(stream: Duplex): void {
+    if (this.stream !== stream) return;
+    this.stream = null;
+    if (this.corked === stream) this.corked = null;
+    if (this.state === 'closed' || this.state === 'connecting') return;
+    this.state = 'disconnected';
+    // Held sends were never written: they go first when the connection is back (PROTOCOL 8.7).
+    const heldBytes = this.large.heldBytes;
+    this.backlog = [...this.large.disconnected(), ...this.backlog];
+    this.backlogBytes += heldBytes;
+    // Calls and counted sends may or may not have reached the broker: never guess, reject them.
+    this.failPending((p) => p.inFlight && !p.idempotent, `connection to ${this.where} lost`);
+    const unconfirmed = this.unconfirmed;
+    this.unconfirmed = 0;
+    if (!this.opts.reconnect) {
+      this.failPending(() => true, `connection to ${this.where} lost`);
+      this.state = 'closed';
+      this.emit('disconnected', { unconfirmed });
+      this.emit('close');
+      return;
+    }
+    this.emit('disconnected', { unconfirmed });
+    this.scheduleReconnect();
+  }
+
+  protected scheduleReconnect(): void {
+    const delay = Math.min(this.opts.reconnectMaxDelayMs, 50 * 2 ** Math.min(this.attempt, 10));
+    this.attempt++;
+    this.reconnectTimer = setTimeout(() => void this.reconnect(), delay * (0.75 + Math.random() * 0.5));
+  }
+
+  protected async reconnect(): Promise<void> {
+    this.reconnectTimer = null;
+    if (this.state !== 'disconnected') return;
+    try {
+      const stream = await this.target.dial();
+      if (this.state !== 'disconnected') {
+        stream.destroy();
+        return;
+      }
+      await this.handshake(stream);
+    } catch {
+      if (this.state === 'disconnected') this.scheduleReconnect();
+      return;
+    }
+    if (this.state !== 'disconnected') return;
+    this.attempt = 0;
+    this.state = 'open';
+    this.restore();
+    this.emit('reconnected');
+    this.onDrain();
+  }
+
+  /** Handles one frame from the broker other than answers (messages, events, notices). */
+  protected abstract onFrame(f: Frame): void;
+
+  /** Re-registers what the client holds after a reconnection, then sends the backlog. */
+  protected abstract restore(): void;
+}
