@@ -46,6 +46,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
     calls: 0, lateReplies: 0, protocolErrors: 0, connectionsRefused: 0,
   };
   private readonly conns = new Set<Connection>();
+  private readonly statsSources = new Map<string, () => Record<string, unknown>>();
   private readonly servers: net.Server[] = [];
   private dirty: Connection[] = [];
   private flushScheduled = false;
@@ -193,6 +194,11 @@ export class Broker extends EventEmitter implements ConnectionHost {
     };
   }
 
+  /** Adds figures of a part outside the broker (a carrier) to `stats()` under `carriers.<name>`. */
+  addStatsSource(name: string, source: () => Record<string, unknown>): void {
+    this.statsSources.set(name, source);
+  }
+
   /** The broker's figures (SPEC §4 `qcop stats`). */
   stats(): Record<string, unknown> {
     let total = 0;
@@ -221,6 +227,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
       queues: { policy: this.options.slowConsumer, limitBytes: this.options.maxQueueBytes, totalBytes: total, maxBytes: max, connections },
       shm: { enabled: this.shm.enabled, threshold: this.options.shmThreshold, ...this.shm.stats() },
       memory: { rss: process.memoryUsage.rss() },
+      ...(this.statsSources.size > 0 ? { carriers: Object.fromEntries([...this.statsSources].map(([name, f]) => [name, f()])) } : {}),
     };
   }
 

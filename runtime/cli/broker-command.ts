@@ -1,10 +1,11 @@
 // `qcop broker` / `qcopd`: the broker in the foreground, options from --config and flags.
 import * as fs from 'node:fs';
-import { startBroker, type Broker } from '../broker/broker.js';
+import { startBroker } from '../broker/broker.js';
 import { KNOWN_OPTIONS, type BrokerOptions } from '../broker/options.js';
 import { sdNotify } from '../broker/notify.js';
 import { defaultSocketPath } from '../broker/socket-path.js';
 import { QcopError } from '../protocol/errors.js';
+import { carrierFlags, loadCarriers, startCarriers } from './carriers.js';
 import { UsageError, numberFlag, untilSignal, type Command, type ParsedArgs } from './table.js';
 
 /** Reads `--config FILE`: a JSON object whose keys are broker options (docs/CONFIG.md). */
@@ -51,75 +52,6 @@ function optionsFrom(args: ParsedArgs): BrokerOptions {
   }
   carrierFlags(args, o);
   return o;
-}
-
-// ---- carriers (issue 7) -------------------------------------------------------------------------
-// Each carrier is imported from channels/ with a computed specifier, and only when its options are
-// set: a broker without them never loads that code, nor serialport or a D-Bus library.
-
-const CARRIERS: Array<{ name: string; wanted(o: BrokerOptions): boolean; spec: string }> = [
-  { name: 'tcp', wanted: (o) => o.tcp !== undefined || (o.links?.length ?? 0) > 0, spec: '../../channels/tcp/index.js' },
-  { name: 'serial', wanted: (o) => (o.serial?.length ?? 0) > 0, spec: '../../channels/serial/index.js' },
-  { name: 'dbus', wanted: (o) => o.dbus !== undefined, spec: '../../channels/dbus/index.js' },
-];
-
-interface Carrier {
-  stats(): Record<string, unknown>;
-  close(): Promise<void>;
-}
-
-function carrierFlags(args: ParsedArgs, o: BrokerOptions): void {
-  const str = (k: string) => (typeof args.flags[k] === 'string' ? (args.flags[k] as string) : undefined);
-  const list = (k: string) => (Array.isArray(args.flags[k]) ? (args.flags[k] as string[]) : []);
-  if (str('tcp')) o.tcp = str('tcp');
-  if (str('tcp-token')) o.tcpToken = str('tcp-token');
-  if (args.flags['tcp-insecure-loopback']) o.tcpInsecureLoopback = true;
-  if (str('tls-cert') || str('tls-key')) {
-    if (!str('tls-cert') || !str('tls-key')) throw new UsageError('--tls-cert and --tls-key go together');
-    o.tls = { cert: str('tls-cert')!, key: str('tls-key')!, ca: str('tls-ca'), requireClientCert: args.flags['tls-require-client-cert'] === true };
-  } else if (str('tls-ca') || args.flags['tls-require-client-cert']) {
-    throw new UsageError('--tls-ca and --tls-require-client-cert need --tls-cert and --tls-key');
-  }
-  const links = list('link');
-  if (links.length === 0 && (list('export').length || list('import').length)) throw new UsageError('--export and --import need a --link URL');
-  for (const url of links) {
-    o.links = [...(o.links ?? []), { url, export: list('export'), import: list('import'), token: str('link-token') }];
-  }
-}
-
-interface CarrierModule {
-  /** Throws EINVAL/ENOENT for bad options, before the broker claims its socket. */
-  check(o: BrokerOptions): void;
-  start(b: Broker, o: BrokerOptions): Promise<Carrier>;
-}
-
-/** Imports the configured carriers and checks their options. */
-async function loadCarriers(o: BrokerOptions): Promise<Array<{ name: string; mod: CarrierModule }>> {
-  const out = [];
-  for (const c of CARRIERS) {
-    if (!c.wanted(o)) continue;
-    const mod = (await import(c.spec)) as CarrierModule;
-    mod.check(o);
-    out.push({ name: c.name, mod });
-  }
-  return out;
-}
-
-/** Starts the loaded carriers; on failure stops what started and rethrows. */
-async function startCarriers(b: Broker, o: BrokerOptions, loaded: Array<{ name: string; mod: CarrierModule }>): Promise<Carrier[]> {
-  const started: Array<{ name: string; carrier: Carrier }> = [];
-  try {
-    for (const { name, mod } of loaded) started.push({ name, carrier: await mod.start(b, o) });
-  } catch (err) {
-    await Promise.all(started.map((s) => s.carrier.close()));
-    throw err;
-  }
-  if (started.length > 0) {
-    // Until Broker has a stats hook: `qcop stats` shows each carrier's figures under `carriers`.
-    const base = b.stats.bind(b);
-    b.stats = () => ({ ...base(), carriers: Object.fromEntries(started.map((s) => [s.name, s.carrier.stats()])) });
-  }
-  return started.map((s) => s.carrier);
 }
 
 export const broker: Command = {
