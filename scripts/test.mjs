@@ -72,7 +72,11 @@ function runFile(file) {
   });
 }
 
-const queue = [...files];
+// A file whose first lines say `@exclusive` runs alone, after the others: it checks machine-wide
+// state (such as every stale shm segment) that a test running beside it would change.
+const isExclusive = (f) => fs.readFileSync(f, 'utf8').split('\n', 5).some((l) => l.includes('@exclusive'));
+const queue = files.filter((f) => !isExclusive(f));
+const exclusive = files.filter(isExclusive);
 const results = [];
 async function worker() {
   while (queue.length) {
@@ -90,6 +94,8 @@ async function worker() {
   }
 }
 await Promise.all(Array.from({ length: JOBS }, worker));
+queue.push(...exclusive);
+await worker();
 const passed = results.reduce((n, r) => n + r.passed, 0);
 const failed = results.reduce((n, r) => n + r.failed, 0);
 console.log(`${passed} passed, ${failed} failed`);

@@ -1,4 +1,5 @@
 // Behaviour of listSegments / collectGarbage (qcop shm ls|gc): segments left by killed processes are found and removed.
+// @exclusive: brokers started by other test files reclaim stale segments, which this file creates on purpose.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SharedMemory, SystemSemaphore, collectGarbage, listSegments } from '../../runtime/shm/index.js';
