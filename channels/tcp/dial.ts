@@ -3,7 +3,8 @@ import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
 import * as tls from 'node:tls';
 import { QcopError } from '../../runtime/index.js';
-import { parseBrokerUrl } from './address.js';
+import { isLoopback, parseBrokerUrl } from './address.js';
+import { readLocalToken } from './local-token.js';
 import { authLine, parseVerdict, readLine } from './preamble.js';
 import { isTlsRefusal, pem } from './tls.js';
 
@@ -48,7 +49,9 @@ export function tcpTarget(url: string, options: Record<string, unknown> = {}): T
         servername: typeof options.servername === 'string' ? options.servername : net.isIP(u.host) ? undefined : u.host,
       }
     : null;
-  return { where: u.where, dial: () => dialOnce(u.host, u.port, u.where, secure, token, timeoutMs) };
+  // No token given for a plain loopback broker: use the one it left for local clients of this user.
+  const tokenNow = () => token || (!secure && isLoopback(u.host) ? readLocalToken(u.port) : undefined);
+  return { where: u.where, dial: () => dialOnce(u.host, u.port, u.where, secure, tokenNow(), timeoutMs) };
 }
 
 function open(host: string, port: number, secure: tls.ConnectionOptions | null): Promise<net.Socket> {

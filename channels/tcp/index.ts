@@ -27,7 +27,8 @@ export async function start(broker: Broker, options: BrokerOptions): Promise<Car
   if (listen) {
     listener = new TcpListener(broker, listen);
     await listener.listen();
-    process.stderr.write(`qcopd: listening on ${listener.url}${listen.tls?.requireClientCert ? ' (client certificates required)' : ''}\n`);
+    const note = listen.tls?.requireClientCert ? ' (client certificates required)' : listener.tokenFile ? ` (token for local clients in ${listener.tokenFile})` : '';
+    process.stderr.write(`qcopd: listening on ${listener.url}${note}\n`);
   }
   for (const l of links) await l.start();
   return {

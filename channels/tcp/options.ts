@@ -11,6 +11,8 @@ export interface TcpListenOptions {
   host: string;
   port: number;
   token?: string;
+  /** No token given on a loopback host: generate one at start and leave it for same-user local clients. */
+  localToken?: boolean;
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requireClientCert: boolean };
 }
 
@@ -41,8 +43,14 @@ export function listenOptions(o: BrokerOptions): TcpListenOptions {
     return out;
   }
   if (token === undefined) {
-    if (!o.tcpInsecureLoopback) bad(`plain TCP needs a token (--tcp-token, config tcpToken or $QCOP_TCP_TOKEN), or TLS (--tls-cert/--tls-key); for loopback only, --tcp-insecure-loopback`);
-    if (!isLoopback(host)) bad(`--tcp-insecure-loopback is only allowed on a loopback host, not ${host}: use a token or TLS`);
+    if (o.tcpInsecureLoopback) {
+      if (!isLoopback(host)) bad(`--tcp-insecure-loopback is only allowed on a loopback host, not ${host}: use a token or TLS`);
+    } else if (isLoopback(host)) {
+      // A token is still required; local clients of the same user find the generated one (local-token.ts).
+      out.localToken = true;
+    } else {
+      bad(`plain TCP on ${host} needs a token (--tcp-token, config tcpToken or $QCOP_TCP_TOKEN), or TLS (--tls-cert/--tls-key)`);
+    }
   }
   return out;
 }

@@ -4,6 +4,7 @@ import * as tls from 'node:tls';
 import type { Broker } from '../../runtime/index.js';
 import type { TcpListenOptions } from './options.js';
 import { PREAMBLE_VERSION, parseAuthLine, readLine, tokenMatches, verdictLine, type Verdict } from './preamble.js';
+import { removeLocalToken, writeLocalToken } from './local-token.js';
 import { peerIdentity } from './tls.js';
 
 const MAX_PENDING = 64;
@@ -24,6 +25,10 @@ export class TcpListener {
   private readonly peers = new Map<net.Socket, Peer>();
   private server: net.Server | null = null;
   private address = '';
+  private token: string | undefined;
+  private port = 0;
+  /** Where the generated token of a loopback listener is kept, if one was generated. */
+  tokenFile: string | undefined;
 
   constructor(private readonly broker: Broker, private readonly opts: TcpListenOptions) {}
 
@@ -58,6 +63,13 @@ export class TcpListener {
     const a = server.address() as net.AddressInfo;
     this.address = `${o.tls ? 'tls' : 'tcp'}://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
     this.server = server;
+    this.port = a.port;
+    this.token = o.token;
+    if (o.localToken) {
+      const local = writeLocalToken(a.port);
+      this.token = local.token;
+      this.tokenFile = local.file;
+    }
   }
 
   /** PROTOCOL 9: nothing is routed before the preamble and, over TLS, the certificate check passed. */
@@ -119,7 +131,7 @@ export class TcpListener {
     if (auth.version !== PREAMBLE_VERSION) return { ok: false, code: 'ENOTSUP', text: `preamble version ${auth.version}; this broker speaks ${PREAMBLE_VERSION}` };
     // PROTOCOL 9.3: the client waits for the verdict; bytes before it are a violation, never routed.
     if (extra > 0) return { ok: false, code: 'EPROTO', text: 'data sent before the broker answered the preamble' };
-    const expected = this.opts.token;
+    const expected = this.token;
     if (expected !== undefined) {
       if (auth.token === undefined) return { ok: false, code: 'EACCES', text: 'a token is required' };
       if (!tokenMatches(auth.token, expected)) return { ok: false, code: 'EACCES', text: 'wrong token' };
@@ -135,6 +147,7 @@ export class TcpListener {
     const server = this.server;
     this.server = null;
     if (!server) return;
+    if (this.tokenFile && this.token) removeLocalToken(this.port, this.token);
     for (const s of this.peers.keys()) s.destroy();
     await new Promise<void>((r) => server.close(() => r()));
   }

@@ -53,6 +53,25 @@ test('qcop listen on one broker sees qcop send on the other, both ways (CLI only
   }
 });
 
+test('as the README says: `qcop broker --tcp 127.0.0.1:PORT` with no token, a second broker linked to it, listen here, send there', async () => {
+  // Same user, same host: the link finds the listener's generated token in the user's qcop folder.
+  const env = { QCOP_TCP_TOKEN: '', XDG_RUNTIME_DIR: tempDir() };
+  const port = await freePort();
+  const a = await spawnQcopd(['--tcp', `127.0.0.1:${port}`], undefined, env);
+  brokers.push(a);
+  const b = await spawnQcopd(['--link', `tcp://127.0.0.1:${port}`, '--export', 'demo/*', '--import', 'demo/*'], undefined, env);
+  brokers.push(b);
+  const bc = await client(b);
+  await waitFor(async () => (await linkStats(bc)).state === 'up', 5000, 'the link to come up');
+  const listener = new Proc(process.execPath, [QCOP, 'listen', 'demo/*', '--count', '1', '--timeout', '5', '--socket', a.socket], env);
+  const probe = await client(a);
+  await waitFor(async () => ((await probe.stats()) as any).queues.connections.some((c: any) => c.name === 'qcop-cli' && c.listeners > 0), 5000, 'qcop listen');
+  const sent = await runCli(['send', 'demo/x', 'hello(int)', '42', '--socket', b.socket], env);
+  assert.is(sent.code, 0, sent.stderr);
+  assert.is((await listener.exited).code, 0, listener.stderr);
+  assert.equal(listener.json(), [{ channel: 'demo/x', message: 'hello(int)', data: 42 }]);
+});
+
 test('a link exporting and importing the same patterns makes no loop and no duplicate', async () => {
   const a = await broker(['--tcp', '127.0.0.1:0', '--tcp-token', TOKEN]);
   const b = await broker(['--link', a.url, '--export', 'x/*', '--import', 'x/*', '--link-token', TOKEN]);

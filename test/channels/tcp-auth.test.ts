@@ -1,9 +1,10 @@
 // TCP/TLS admission: wrong or missing token, rejected certificates, unsafe settings; nothing is routed.
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, type Client } from '../../runtime/index.js';
-import { cleanup, runCli } from '../helpers/procs.js';
+import { cleanup, runCli, tempDir } from '../helpers/procs.js';
 import { TOKEN, freePort, makeCerts, spawnQcopd, stop, type TcpBroker } from '../conformance/net.js';
 
 const brokers: TcpBroker[] = [];
@@ -74,11 +75,11 @@ test('plain TCP: a wrong or missing token is refused with a logged reason, and n
   assert.match(bad.stderr, /^EACCES: /);
 });
 
-test('plain TCP without a token is refused at start unless asked for, and then only on loopback', async () => {
+test('plain TCP without a token: refused at start on a non-loopback host; insecure mode only on loopback', async () => {
   const port = String(await freePort());
   const env = { QCOP_TCP_TOKEN: '' };
   for (const [args, why] of [
-    [['--tcp', `127.0.0.1:${port}`], /needs a token/],
+    [['--tcp', `0.0.0.0:${port}`], /needs a token/],
     [['--tcp', `0.0.0.0:${port}`, '--tcp-insecure-loopback'], /only allowed on a loopback host/],
     [['--tcp', `127.0.0.1:${port}`, '--tcp-token', 'short'], /16 to 256/],
   ] as Array<[string[], RegExp]>) {
@@ -91,6 +92,24 @@ test('plain TCP without a token is refused at start unless asked for, and then o
   const c = await connect({ url: b.url });
   clients.push(c);
   assert.is(await c.isRegistered('x/y'), false);
+});
+
+test('loopback without a token: one is generated into a 0600 file that same-user local clients use; others are refused', async () => {
+  const runtime = tempDir();
+  const env = { QCOP_TCP_TOKEN: '', XDG_RUNTIME_DIR: runtime };
+  const port = await freePort();
+  const b = await spawnQcopd(['--tcp', `127.0.0.1:${port}`], undefined, env);
+  brokers.push(b);
+  const file = `${runtime}/qcop/tcp-${port}.token`;
+  assert.match(b.stderr, `token for local clients in ${file}`);
+  assert.is(fs.statSync(file).mode & 0o777, 0o600);
+  const ok = await runCli(['send', 'local/x', 'm()', '--url', b.url], env);
+  assert.is(ok.stdout, '{"receivers":0}\n', ok.stderr);
+  const elsewhere = await runCli(['send', 'local/x', 'm()', '--url', b.url], { QCOP_TCP_TOKEN: '', XDG_RUNTIME_DIR: tempDir() });
+  assert.is(elsewhere.code, 1);
+  assert.match(elsewhere.stderr, /^EACCES: /);
+  await stop(b);
+  assert.not.ok(fs.existsSync(file), 'the token file goes with the listener');
 });
 
 test('mutual TLS: the client is identified by its certificate CN in stats', async () => {
