@@ -35,23 +35,20 @@ export interface HandleOwner {
   reportError(err: Error, handle?: EventEmitter): void;
 }
 
-/** A registered listener (SPEC §3 `client.listen`). */
-export class Listener extends EventEmitter {
-  /** The channel or pattern as given to `listen()`. */
+/** What listeners and watches share: the name as given, readiness, and closing once. */
+abstract class Handle extends EventEmitter {
+  /** The channel or pattern as given to `listen()` or `watch()`. */
   readonly channel: string;
-  /** @internal */
-  readonly handler: (msg: ReceivedMessage) => void;
   /** @internal */
   readonly readiness = new Readiness();
   private closedFlag = false;
 
-  constructor(private readonly owner: HandleOwner, channel: string, handler: (msg: ReceivedMessage) => void) {
+  constructor(protected readonly owner: HandleOwner, channel: string) {
     super();
     this.channel = channel;
-    this.handler = handler;
   }
 
-  /** Resolves once the broker has registered the name; rejects with its error (ELIMIT, EINVAL...). */
+  /** Resolves once the broker has taken the request; rejects with its error (ELIMIT, EINVAL...). */
   get ready(): Promise<void> {
     return this.readiness.promise;
   }
@@ -61,22 +58,36 @@ export class Listener extends EventEmitter {
     return this.closedFlag;
   }
 
-  /** Stops this listener; the name is unregistered when the process's last listener on it closes. */
+  /** Stops this handle (once; later calls do nothing). */
   close(): void {
     if (this.closedFlag) return;
     this.closedFlag = true;
+    this.detachFromOwner();
+  }
+
+  /** Tells the owner the handle is closed. */
+  protected abstract detachFromOwner(): void;
+}
+
+/** A registered listener (SPEC §3 `client.listen`): the name is unregistered when the process's last listener on it closes. */
+export class Listener extends Handle {
+  /** @internal */
+  readonly handler: (msg: ReceivedMessage) => void;
+
+  constructor(owner: HandleOwner, channel: string, handler: (msg: ReceivedMessage) => void) {
+    super(owner, channel);
+    this.handler = handler;
+  }
+
+  protected detachFromOwner(): void {
     this.owner.closeListener(this);
   }
 }
 
-/** A watch on a listener name or pattern (SPEC §3 `client.watch`). */
-export class Watch extends EventEmitter {
-  /** The name or pattern as given to `watch()`. */
-  readonly channel: string;
+/** A watch on a listener name or pattern (SPEC §3 `client.watch`); `ready` resolves once the initial state was reported. */
+export class Watch extends Handle {
   /** @internal */
   readonly callback: (ev: WatchEvent) => void;
-  /** @internal */
-  readonly readiness = new Readiness();
   /** @internal listener names this watch currently knows as registered. */
   readonly known = new Set<string>();
   /** @internal names reported while re-synchronising after a reconnection. */
@@ -85,28 +96,13 @@ export class Watch extends EventEmitter {
   established = false;
   /** @internal the broker-side id of the watch on the current connection. */
   id = 0;
-  private closedFlag = false;
 
-  constructor(private readonly owner: HandleOwner, channel: string, callback: (ev: WatchEvent) => void) {
-    super();
-    this.channel = channel;
+  constructor(owner: HandleOwner, channel: string, callback: (ev: WatchEvent) => void) {
+    super(owner, channel);
     this.callback = callback;
   }
 
-  /** Resolves once the initial state has been reported. */
-  get ready(): Promise<void> {
-    return this.readiness.promise;
-  }
-
-  /** True after `close()`. */
-  get closed(): boolean {
-    return this.closedFlag;
-  }
-
-  /** Stops the watch. */
-  close(): void {
-    if (this.closedFlag) return;
-    this.closedFlag = true;
+  protected detachFromOwner(): void {
     this.owner.closeWatch(this);
   }
 }
