@@ -1,5 +1,7 @@
 #!/usr/bin/env node
 // The `qcop` command: runs the compiled CLI.
-import { main } from '../dist/runtime/cli/main.js';
+// cbor-x's optional native part gave no gain for small messages (PLATFORM.md): keep it unloaded.
+process.env.CBOR_NATIVE_ACCELERATION_DISABLED ??= 'true';
+const { main } = await import('../dist/runtime/cli/main.js');
 
 process.exitCode = await main(process.argv.slice(2));

@@ -1,7 +1,7 @@
 // The systems under test: how each one's broker starts, and how a worker reaches a channel's receivers.
 import { spawnSync } from 'node:child_process';
 import * as path from 'node:path';
-import { BENCH, ROOT, kill, nowNs, sockPath, spawnServer, startWorkers, stopGracefully, waitAccepting } from './procs.mjs';
+import { BENCH, ROOT, nowNs, sockPath, spawnServer, startWorkers, stopGracefully, waitAccepting } from './procs.mjs';
 
 export const QCOPD = path.join(ROOT, 'bin/qcopd.js');
 export const RAW_BROKER = path.join(BENCH, 'baseline/raw-broker.mjs');

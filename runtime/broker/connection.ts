@@ -2,6 +2,7 @@
 import type { Duplex } from 'node:stream';
 import { Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeFrame } from '../protocol/frame.js';
+import { LastName } from '../protocol/names.js';
 import { FrameParser } from '../protocol/parser.js';
 import type { Watch } from './watches.js';
 
@@ -25,6 +26,9 @@ export interface ConnectionHost {
 
 export type ConnState = 'hello' | 'open' | 'closed';
 
+/** A tick's batch up to this size is copied into one buffer and written once. */
+const BATCH_CONCAT_BYTES = 256 * 1024;
+
 export class Connection {
   state: ConnState = 'hello';
   name = '';
@@ -38,6 +42,8 @@ export class Connection {
   /** Sends routed since the last flush, and how many of those reached nobody (SPEC §2 flush). */
   sent = 0;
   unrouted = 0;
+  /** The channel of this connection's previous send, to skip decoding it again (handlers.ts). */
+  readonly lastChannel = new LastName();
   /** Messages dropped towards this receiver since it was last told (PROTOCOL 3.14). */
   lost = 0;
   lostTotal = 0;
@@ -135,10 +141,15 @@ export class Connection {
     if (this.state === 'closed') return;
     const out = this.out;
     if (out.length > 0) {
+      const bytes = this.outBytes;
       this.out = [];
       this.outBytes = 0;
       if (out.length === 1) {
         this.stream.write(out[0]);
+      } else if (bytes <= BATCH_CONCAT_BYTES) {
+        // One write per tick: a stream write costs more than copying small frames together, and a
+        // receiver's backlog then holds few large chunks instead of many small ones.
+        this.stream.write(Buffer.concat(out, bytes));
       } else {
         this.stream.cork();
         for (const b of out) this.stream.write(b);

@@ -5,7 +5,7 @@ import {
 import { decodeControl, encodeControl } from '../protocol/data.js';
 import { isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
-import { channelProblem, decodeName, isPattern, messageProblem } from '../protocol/names.js';
+import { channelProblem, decodeName, isPattern, messageProblem, printableAscii } from '../protocol/names.js';
 import type { Broker } from './broker.js';
 import type { Connection } from './connection.js';
 import { WatchTable } from './watches.js';
@@ -24,6 +24,11 @@ function remember(set: Set<string>, name: string): void {
 
 /** Reads the channel field; on a bad name answers EINVAL and returns null (PROTOCOL 4.1). */
 function channelOf(c: Connection, f: Frame, mode: 'concrete' | 'listener'): string | null {
+  // The hot path: the same concrete channel as this connection's previous send, checked already.
+  if (mode === 'concrete') {
+    const same = c.lastChannel.get(f.raw, HEADER_SIZE, f.channelEnd);
+    if (same !== null) return same;
+  }
   const name = decodeName(f.raw, HEADER_SIZE, f.channelEnd);
   if (name === null) {
     c.error('EINVAL', 'channel is not valid UTF-8', f.id, f.kind);
@@ -37,15 +42,20 @@ function channelOf(c: Connection, f: Frame, mode: 'concrete' | 'listener'): stri
     }
     remember(validChannels, name);
   }
-  if (mode === 'concrete' && isPattern(name)) {
-    c.error('EINVAL', `'${name}' is a pattern; a message goes to a concrete channel`, f.id, f.kind, name);
-    return null;
+  if (mode === 'concrete') {
+    if (isPattern(name)) {
+      c.error('EINVAL', `'${name}' is a pattern; a message goes to a concrete channel`, f.id, f.kind, name);
+      return null;
+    }
+    c.lastChannel.set(f.raw, HEADER_SIZE, f.channelEnd, name);
   }
   return name;
 }
 
 /** Checks the message field (PROTOCOL 4.2); answers EINVAL when bad. */
 function messageOk(c: Connection, f: Frame, channel: string): boolean {
+  // Printable ASCII, the usual `setVolume(int)`, is valid as it stands: no string is made.
+  if (printableAscii(f.raw, f.channelEnd, f.messageEnd)) return true;
   const name = decodeName(f.raw, f.channelEnd, f.messageEnd);
   if (name === null) {
     c.error('EINVAL', 'message is not valid UTF-8', f.id, f.kind, channel);

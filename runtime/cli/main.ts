@@ -1,10 +1,10 @@
 // The `qcop` command: a table of commands over the library; exit codes 0 ok, 1 failed, 2 usage (SPEC §4).
-import { QcopError } from '../protocol/errors.js';
 import { broker } from './broker-command.js';
 import { registered, stats, watch } from './inspect.js';
 import { call, listen, send } from './messaging.js';
 import { shm } from './shm-command.js';
-import { UsageError, helpText, parseCommandArgs, type Command } from './table.js';
+import { report, runCommand } from './run.js';
+import { UsageError, helpText, type Command } from './table.js';
 
 const COMMANDS: Command[] = [broker, send, listen, call, registered, watch, stats, shm];
 
@@ -25,20 +25,6 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const cmd = COMMANDS.find((c) => c.name === name);
-  try {
-    if (!cmd) throw new UsageError(`unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
-    const args = parseCommandArgs(cmd, rest);
-    if (args.flags.help) {
-      process.stdout.write(helpText(cmd));
-      return 0;
-    }
-    return await cmd.run(args);
-  } catch (err) {
-    if (err instanceof QcopError) {
-      process.stderr.write(`${err.message}\n`);
-      return err instanceof UsageError || err.code === 'EINVAL' ? 2 : 1;
-    }
-    process.stderr.write(`EINTERNAL: ${(err as Error)?.stack ?? String(err)}\n`);
-    return 1;
-  }
+  if (!cmd) return report(new UsageError(`unknown command '${name}' (commands: ${COMMANDS.map((c) => c.name).join(', ')})`));
+  return runCommand(cmd, rest);
 }

@@ -3,7 +3,7 @@ import { DEFAULT_CALL_TIMEOUT_MS, Flag, HEADER_SIZE, Kind, MAX_CALL_TIMEOUT_MS }
 import { decodeControl, decodeData, encodeData } from '../protocol/data.js';
 import { QcopError, isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
-import { channelProblem, decodeName, isPattern, messageProblem } from '../protocol/names.js';
+import { LastName, channelProblem, decodeName, isPattern, messageProblem } from '../protocol/names.js';
 import { Pattern } from '../protocol/pattern.js';
 import { Listener, Watch, type HandleOwner, type WatchEvent } from './handles.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
@@ -18,6 +18,9 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   private routeCache = new Map<string, Listener[]>();
   private readonly watchesById = new Map<number, Watch>();
   private readonly watches = new Set<Watch>();
+  private readonly validatedMessages = new Set<string>();
+  private readonly lastChannel = new LastName();
+  private readonly lastMessage = new LastName();
   private readonly validated = new Set<string>();
 
   /**
@@ -158,7 +161,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     this.backlog = [];
     this.backlogBytes = 0;
     for (const w of this.watches) w.readiness.settle(new QcopError('ECLOSED', 'client closed'));
-    this.uncork();
+    this.flushBatch();
     if (stream && !stream.destroyed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -224,10 +227,11 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
 
   private checkNames(channel: string, message: string): void {
     this.checkChannel(channel, true);
-    if (!this.validated.has('\0m' + message)) {
+    if (!this.validatedMessages.has(message)) {
       const problem = messageProblem(message);
       if (problem) throw new QcopError('EINVAL', problem);
-      this.validated.add('\0m' + message);
+      if (this.validatedMessages.size > 4096) this.validatedMessages.clear();
+      this.validatedMessages.add(message);
     }
   }
 
@@ -326,8 +330,17 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   }
 
   private onMsg(f: Frame): void {
-    const channel = decodeName(f.raw, HEADER_SIZE, f.channelEnd) ?? '';
-    const message = decodeName(f.raw, f.channelEnd, f.messageEnd) ?? '';
+    // A stream of messages on one channel decodes its names once (LastName compares bytes in place).
+    let channel = this.lastChannel.get(f.raw, HEADER_SIZE, f.channelEnd);
+    if (channel === null) {
+      channel = decodeName(f.raw, HEADER_SIZE, f.channelEnd) ?? '';
+      this.lastChannel.set(f.raw, HEADER_SIZE, f.channelEnd, channel);
+    }
+    let message = this.lastMessage.get(f.raw, f.channelEnd, f.messageEnd);
+    if (message === null) {
+      message = decodeName(f.raw, f.channelEnd, f.messageEnd) ?? '';
+      this.lastMessage.set(f.raw, f.channelEnd, f.messageEnd, message);
+    }
     const isCall = (f.flags & Flag.Call) !== 0;
     const targets = this.lookup(channel);
     if (f.flags & Flag.Shm) return this.large.receive(f, channel, message, targets);

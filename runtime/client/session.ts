@@ -41,6 +41,8 @@ export interface Pending {
 export type State = 'connecting' | 'open' | 'disconnected' | 'closed';
 
 const MAX_INBOUND_FRAME = 1 << 30;
+/** A batch this large is written at once rather than at the end of the tick. */
+const BATCH_BYTES = 64 * 1024;
 
 /** The connection half of a client: requests, buffering while disconnected, the handshake and reconnection. */
 export abstract class ClientSession extends EventEmitter {
@@ -57,7 +59,9 @@ export abstract class ClientSession extends EventEmitter {
   protected readonly large: LargeSends<Pending>;
   protected unconfirmed = 0;
   protected needDrain = false;
-  protected corked: Duplex | null = null;
+  protected batch: Buffer[] = [];
+  protected batchBytes = 0;
+  protected batchStream: Duplex | null = null;
   protected reconnectTimer: NodeJS.Timeout | null = null;
   protected attempt = 0;
   protected welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
@@ -98,7 +102,7 @@ export abstract class ClientSession extends EventEmitter {
 
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
   get bufferedBytes(): number {
-    return this.state === 'open' && this.stream ? this.stream.writableLength + this.large.heldBytes : this.backlogBytes;
+    return this.state === 'open' && this.stream ? this.stream.writableLength + this.batchBytes + this.large.heldBytes : this.backlogBytes;
   }
 
   /** Slots of this client's shared-memory pool not yet released by every receiver (PROTOCOL 8). */
@@ -175,13 +179,16 @@ export abstract class ClientSession extends EventEmitter {
   protected writeNow(frame: Buffer, pending?: Pending): void {
     if (this.state === 'open' && this.stream) {
       if (pending) pending.inFlight = true;
-      if (this.corked !== this.stream) {
-        this.uncork();
-        this.corked = this.stream;
-        this.stream.cork();
-        process.nextTick(() => this.uncork());
+      // Frames of one tick go out in one write: a stream write costs more than copying small frames.
+      if (this.batchStream !== this.stream) {
+        this.flushBatch();
+        this.batchStream = this.stream;
+        process.nextTick(() => this.flushBatch());
       }
-      this.stream.write(frame);
+      this.batch.push(frame);
+      this.batchBytes += frame.length;
+      // A sender that ignores send() === false still gets its bytes written before the batch grows far.
+      if (this.batchBytes >= Math.max(BATCH_BYTES, 2 * this.hwm)) this.flushBatch();
       return;
     }
     if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
@@ -228,11 +235,23 @@ export abstract class ClientSession extends EventEmitter {
     this.writeNow(frame, p);
   }
 
-  protected uncork(): void {
-    const s = this.corked;
-    this.corked = null;
-    if (s && !s.destroyed) s.uncork();
+  /** Writes the frames batched in this tick. */
+  protected flushBatch(): void {
+    const s = this.batchStream;
+    const batch = this.batch;
+    const bytes = this.batchBytes;
+    this.batchStream = null;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (!s || s.destroyed || batch.length === 0) return;
+    // The callback tells a waiting sender when its bytes reached the system, whatever the stream's own
+    // high-water mark (a 'drain' event only follows a write that returned false).
+    s.write(batch.length === 1 ? batch[0] : Buffer.concat(batch, bytes), this.written);
   }
+
+  private readonly written = (): void => {
+    if (this.needDrain) this.onDrain();
+  };
 
   protected async handshake(stream: Duplex): Promise<void> {
     this.stream = stream;
@@ -311,7 +330,12 @@ export abstract class ClientSession extends EventEmitter {
   protected onStreamClose(stream: Duplex): void {
     if (this.stream !== stream) return;
     this.stream = null;
-    if (this.corked === stream) this.corked = null;
+    if (this.batchStream === stream) {
+      // Never handed to the system: as lost as what the system had not sent yet (counted in `unconfirmed`).
+      this.batchStream = null;
+      this.batch = [];
+      this.batchBytes = 0;
+    }
     if (this.state === 'closed' || this.state === 'connecting') return;
     this.state = 'disconnected';
     // Held sends were never written: they go first when the connection is back (PROTOCOL 8.7).

@@ -17,6 +17,8 @@ export interface Frame {
 
 const EMPTY = Buffer.alloc(0);
 
+type Utf8Writable = Buffer & { utf8Write(s: string, offset: number, length: number): number };
+
 /** Encodes one frame. Names must already be validated; they are at most 255 bytes each. */
 export function encodeFrame(
   kind: Kind,
@@ -39,8 +41,9 @@ export function encodeFrame(
   buf.writeUInt32LE(id >>> 0, Off.Id);
   buf.writeUInt32LE(aux >>> 0, Off.Aux);
   let at = HEADER_SIZE;
-  if (channelLen) at += buf.write(channel, at, channelLen, 'utf8');
-  if (messageLen) at += buf.write(message, at, messageLen, 'utf8');
+  // utf8Write skips Buffer#write's argument parsing; it exists on every Node Buffer.
+  if (channelLen) at += (buf as Utf8Writable).utf8Write(channel, at, channelLen);
+  if (messageLen) at += (buf as Utf8Writable).utf8Write(message, at, messageLen);
   if (payload.length) buf.set(payload, at);
   return buf;
 }

@@ -77,3 +77,34 @@ export function decodeName(buf: Buffer, start: number, end: number): string | nu
   }
   return buf.toString('latin1', start, end);
 }
+
+/** True when bytes [start, end) are printable ASCII (0x20–0x7e): a valid message name with no decoding (PROTOCOL 4.2). */
+export function printableAscii(buf: Uint8Array, start: number, end: number): boolean {
+  if (end <= start) return false;
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b < 0x20 || b > 0x7e) return false;
+  }
+  return true;
+}
+
+/**
+ * Remembers the last name field seen on one stream, so a run of frames on the same channel decodes
+ * (and validates) it once: the bytes are compared in place, nothing is allocated on a hit.
+ */
+export class LastName {
+  private bytes = Buffer.alloc(0);
+  private name = '';
+
+  /** The string for bytes [start, end) of `buf` if they equal the remembered ones, else null. */
+  get(buf: Buffer, start: number, end: number): string | null {
+    const n = end - start;
+    if (n !== this.bytes.length || n === 0) return null;
+    return buf.compare(this.bytes, 0, n, start, end) === 0 ? this.name : null;
+  }
+
+  set(buf: Buffer, start: number, end: number, name: string): void {
+    this.bytes = Buffer.from(buf.subarray(start, end));
+    this.name = name;
+  }
+}

@@ -1,4 +1,5 @@
 // Faults on the large-message path (PROTOCOL 8.4-8.7): a receiver killed mid-stream, a broker killed and restarted, a stopped receiver.
+// @exclusive: it leaves a stale pool on purpose, which brokers started by other test files would reclaim.
 import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { test } from 'uvu';
