@@ -134,12 +134,12 @@ test('a call across a link is declined at once: ENOLISTENER, not a timeout', asy
   await waitFor(async () => ca.isRegistered('svc/clock'), 5000, 'the link to listen on A');
   const t0 = Date.now();
   try {
-    await ca.call('svc/clock', 'now()', undefined, { timeoutMs: 4000 });
+    await ca.call('svc/clock', 'now()', undefined, { timeoutMs: 60000 });
     assert.unreachable('the call must fail');
   } catch (err) {
     assert.is((err as { code?: string }).code, 'ENOLISTENER');
   }
-  assert.ok(Date.now() - t0 < 2000);
+  assert.ok(Date.now() - t0 < 30000, 'declined long before the 60 s timeout');
   void b;
 });
 

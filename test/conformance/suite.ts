@@ -70,7 +70,8 @@ export function conformance(name: string, factory: TransportFactory): void {
     const t0 = Date.now();
     const closed = await Promise.race([b.close().then(() => true), delay(2000).then(() => false)]);
     assert.ok(closed, 'close() resolved within 2 s');
-    assert.ok(Date.now() - t0 < 500, `close() took ${Date.now() - t0} ms`);
+    // Not a speed check: close() must finish on its own, before the 1 s fallback that destroys a stuck stream.
+    assert.ok(Date.now() - t0 < 900, `close() took ${Date.now() - t0} ms`);
     await waitFor(async () => !(await a.isRegistered('close/x')), 2000, 'the listener of the closed client to go');
   });
 
@@ -188,8 +189,8 @@ export function conformance(name: string, factory: TransportFactory): void {
   test('ENOLISTENER: a call nobody listens to fails at once, not at the timeout', async (ctx) => {
     const a = await client(ctx);
     const t0 = Date.now();
-    await rejects(a.call('nobody/here', 'ping()', undefined, { timeoutMs: 4000 }), 'ENOLISTENER');
-    assert.ok(Date.now() - t0 < 2000, 'fails before the timeout');
+    await rejects(a.call('nobody/here', 'ping()', undefined, { timeoutMs: 60000 }), 'ENOLISTENER');
+    assert.ok(Date.now() - t0 < 30000, 'fails long before the 60 s timeout');
     assert.is(await a.deliver('nobody/here', 'ping()'), 0);
     a.send('nobody/here', 'ping()');
     assert.equal(await a.flush(), { messages: 1, unrouted: 1 });
