@@ -121,7 +121,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       set = new Set([l]);
       this.listeners_.set(channel, set);
       if (isPattern(channel)) this.patterns.set(channel, new Pattern(channel));
-      this.registerName(channel);
+      void this.registerName(channel);
     }
     this.routeCache.clear();
     return l;
@@ -134,7 +134,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     if (typeof callback !== 'function') throw new QcopError('EINVAL', 'watch() needs a callback function');
     const w = new Watch(this, channel, callback);
     this.watches.add(w);
-    this.startWatch(w);
+    void this.startWatch(w);
     return w;
   }
 
@@ -235,8 +235,9 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     }
   }
 
-  private registerName(name: string): void {
-    this.request(Kind.Listen, 0, 0, name, '', undefined, true).then(
+  /** Registers `name` at the broker; the promise settles (never rejects) once the broker answered. */
+  private registerName(name: string): Promise<void> {
+    return this.request(Kind.Listen, 0, 0, name, '', undefined, true).then(
       () => {
         for (const l of this.listeners_.get(name) ?? []) l.readiness.settle();
       },
@@ -256,11 +257,12 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     );
   }
 
-  private startWatch(w: Watch): void {
+  /** Starts (or restarts) a watch; the promise settles (never rejects) once the initial state is in. */
+  private startWatch(w: Watch): Promise<void> {
     const id = this.newId();
     w.id = id;
     this.watchesById.set(id, w);
-    this.request(Kind.Watch, 0, 0, w.channel, '', undefined, false, id).then(
+    return this.request(Kind.Watch, 0, 0, w.channel, '', undefined, false, id).then(
       () => {
         if (w.resync) {
           // After a reconnection report only what changed meanwhile (SPEC §2).
@@ -371,8 +373,11 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     else process.emitWarning(`qcop: the broker dropped ${count} message(s) for this slow receiver`, { code: 'QCOP_LOST' });
   }
 
-  /** Re-registers listeners and watches, re-sends idempotent requests, then the backlog, in order. */
-  protected override restore(): void {
+  /**
+   * Re-registers listeners and watches, re-sends idempotent requests, then the backlog, in order;
+   * resolves once the broker has answered every re-registration (then 'reconnected' is emitted).
+   */
+  protected override restore(): Promise<void> {
     const backlog = this.backlog;
     this.backlog = [];
     this.backlogBytes = 0;
@@ -382,11 +387,12 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       if (p.kind === Kind.Listen || p.kind === Kind.Watch || p.kind === Kind.Unwatch) this.pending.delete(id);
       else if (p.inFlight) resend.push(p);
     }
-    for (const name of this.listeners_.keys()) this.registerName(name);
+    const restored: Array<Promise<void>> = [];
+    for (const name of this.listeners_.keys()) restored.push(this.registerName(name));
     for (const w of this.watches) {
       this.watchesById.delete(w.id);
       w.resync = w.established ? new Set() : null;
-      this.startWatch(w);
+      restored.push(this.startWatch(w));
     }
     for (const p of resend) this.write(p.frame, p);
     for (const { frame, pending, big } of backlog) {
@@ -397,5 +403,6 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       if (pending && !this.pending.has(frame!.readUInt32LE(8))) continue;
       this.write(frame!, pending);
     }
+    return Promise.all(restored).then(() => undefined);
   }
 }

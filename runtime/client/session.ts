@@ -380,8 +380,11 @@ export abstract class ClientSession extends EventEmitter {
     if (this.state !== 'disconnected') return;
     this.attempt = 0;
     this.state = 'open';
-    this.restore();
-    this.emit('reconnected');
+    const stream = this.stream;
+    // 'reconnected' means restored: listeners and watches are registered again at the broker.
+    void this.restore().then(() => {
+      if (this.state === 'open' && this.stream === stream) this.emit('reconnected');
+    });
     this.onDrain();
   }
 
@@ -389,5 +392,5 @@ export abstract class ClientSession extends EventEmitter {
   protected abstract onFrame(f: Frame): void;
 
   /** Re-registers what the client holds after a reconnection, then sends the backlog. */
-  protected abstract restore(): void;
+  protected abstract restore(): Promise<void>;
 }
