@@ -6,7 +6,17 @@ import { crc32 } from './crc32.js';
 export const enum Type {
   Msg = 0x01,
   Hello = 0x02,
+  /** SERIAL 8: a piece of one qcop client connection (serial line as a client transport). */
+  Stream = 0x03,
 }
+
+/** SERIAL 8: STREAM flags. */
+export const STREAM_OPEN = 0x01;
+export const STREAM_END = 0x02;
+/** SERIAL 8: decoded bytes of a STREAM record around its data (8 header + 4 CRC). */
+export const STREAM_OVERHEAD = 12;
+
+export type StreamRecord = { type: Type.Stream; flags: number; conn: number; data: Buffer };
 
 /** SERIAL 3.1: the only format version. */
 export const VERSION = 1;
@@ -61,6 +71,18 @@ export function encodeHello(flags: number, maxRecord: number, name: string): Buf
   return seal(body);
 }
 
+/** A STREAM record on the wire (SERIAL 8): `data` must fit the peer's record limit less STREAM_OVERHEAD. */
+export function encodeStream(flags: number, conn: number, data: Uint8Array): Buffer {
+  const body = Buffer.allocUnsafe(8 + data.length);
+  body[0] = Type.Stream;
+  body[1] = VERSION;
+  body[2] = flags;
+  body[3] = 0;
+  body.writeUInt32LE(conn >>> 0, 4);
+  body.set(data, 8);
+  return seal(body);
+}
+
 /** Decoded size of a MSG record, to check it against the peer's limit before sending. */
 export function msgRecordSize(channel: string, message: string, dataLength: number): number {
   return 8 + Buffer.byteLength(channel) + Buffer.byteLength(message) + dataLength;
@@ -89,6 +111,24 @@ export class FrameReader {
   }
 
   push(chunk: Buffer, onRecord: (r: Record_) => void): void {
+    this.feed(chunk, (body) => {
+      const r = parse(body);
+      if (!r) return false;
+      onRecord(r);
+      return true;
+    });
+  }
+
+  /** Like push, for a line carrying one qcop connection (SERIAL 8): only STREAM records count; `onBad` hears of every record lost to CRC or malformation. */
+  pushStream(chunk: Buffer, onRecord: (r: StreamRecord) => void, onBad: () => void): void {
+    this.feed(chunk, (body) => {
+      if (body[0] !== Type.Stream || body[1] !== VERSION || body.length < 8) return false;
+      onRecord({ type: Type.Stream, flags: body[2]!, conn: body.readUInt32LE(4), data: Buffer.from(body.subarray(8)) });
+      return true;
+    }, onBad);
+  }
+
+  private feed(chunk: Buffer, onBody: (body: Buffer) => boolean, onBad?: () => void): void {
     let at = 0;
     while (at < chunk.length) {
       const z = chunk.indexOf(0, at);
@@ -99,13 +139,14 @@ export class FrameReader {
           this.counts.oversize++;
           this.skipping = true;
           this.parts = [];
+          onBad?.();
         } else if (end > at) {
           this.parts.push(chunk.subarray(at, end));
         }
       }
       if (z < 0) return;
       // A delimiter: a complete block (or the end of one being skipped).
-      if (!this.skipping && this.size > 0) this.block(Buffer.concat(this.parts, this.size), onRecord);
+      if (!this.skipping && this.size > 0) this.block(Buffer.concat(this.parts, this.size), onBody, onBad);
       this.parts = [];
       this.size = 0;
       this.skipping = false;
@@ -113,24 +154,25 @@ export class FrameReader {
     }
   }
 
-  private block(enc: Buffer, onRecord: (r: Record_) => void): void {
+  private block(enc: Buffer, onBody: (body: Buffer) => boolean, onBad?: () => void): void {
     const rec = cobsDecode(enc);
     if (!rec || rec.length < 6) {
       this.counts.malformed++;
+      onBad?.();
       return;
     }
     const bodyEnd = rec.length - 4;
     if (crc32(rec, 0, bodyEnd) !== rec.readUInt32LE(bodyEnd)) {
       this.counts.crcErrors++;
+      onBad?.();
       return;
     }
-    const r = parse(rec.subarray(0, bodyEnd));
-    if (!r) {
+    if (!onBody(rec.subarray(0, bodyEnd))) {
       this.counts.malformed++;
+      onBad?.();
       return;
     }
     this.counts.records++;
-    onRecord(r);
   }
 }
 

@@ -47,6 +47,8 @@ export interface BrokerOptions {
   links?: LinkOptions[];
   /** Serial links (channels/serial, docs/SERIAL.md). */
   serial?: Array<Record<string, unknown>>;
+  /** Serial lines on which one qcop client connects: `[{ device, baud }]` (docs/SERIAL.md §8). */
+  serialClients?: Array<Record<string, unknown>>;
   /** The D-Bus bridge (channels/dbus). */
   dbus?: Record<string, unknown>;
 }
@@ -68,7 +70,7 @@ export interface LinkOptions {
 }
 
 /** Options only carriers read (issue 7); `resolveOptions` passes them through untouched. */
-export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'dbus';
+export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus';
 
 export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group' | CarrierOptionKey>> &
   Pick<BrokerOptions, CarrierOptionKey> & { socket: string; group?: string | number };
@@ -87,7 +89,7 @@ const NUMERIC: Array<[keyof BrokerOptions, number, number]> = [
 export const KNOWN_OPTIONS = new Set<string>([
   'socket', 'group', 'maxFrameBytes', 'maxQueueBytes', 'slowConsumer', 'maxListeners', 'maxWatches',
   'maxConnections', 'handshakeTimeoutMs', 'logLevel', 'name', 'noSocket', 'shmThreshold', 'maxPoolBytes',
-  'tcp', 'tcpToken', 'tcpInsecureLoopback', 'tls', 'links', 'serial', 'dbus', // carriers (issue 7)
+  'tcp', 'tcpToken', 'tcpInsecureLoopback', 'tls', 'links', 'serial', 'serialClients', 'dbus', // carriers (issue 7)
 ]);
 
 /** Checks every option and fills in defaults; throws EINVAL naming the bad key. */
@@ -128,6 +130,6 @@ export function resolveOptions(input: BrokerOptions, socket: string): ResolvedOp
     maxPoolBytes: input.maxPoolBytes ?? DEFAULT_MAX_POOL_BYTES,
     // carriers (issue 7): checked by the carrier when it loads
     tcp: input.tcp, tcpToken: input.tcpToken, tcpInsecureLoopback: input.tcpInsecureLoopback,
-    tls: input.tls, links: input.links, serial: input.serial, dbus: input.dbus,
+    tls: input.tls, links: input.links, serial: input.serial, serialClients: input.serialClients, dbus: input.dbus,
   };
 }

@@ -8,7 +8,7 @@ import { UsageError, type ParsedArgs } from './table.js';
 
 const CARRIERS: Array<{ name: string; wanted(o: BrokerOptions): boolean; spec: string }> = [
   { name: 'tcp', wanted: (o) => o.tcp !== undefined || (o.links?.length ?? 0) > 0, spec: '../../channels/tcp/index.js' },
-  { name: 'serial', wanted: (o) => (o.serial?.length ?? 0) > 0, spec: '../../channels/serial/index.js' },
+  { name: 'serial', wanted: (o) => (o.serial?.length ?? 0) > 0 || (o.serialClients?.length ?? 0) > 0, spec: '../../channels/serial/index.js' },
   { name: 'dbus', wanted: (o) => o.dbus !== undefined, spec: '../../channels/dbus/index.js' },
 ];
 

@@ -48,5 +48,10 @@ export async function targetFor(url: string, options: Record<string, unknown> = 
     const mod = (await import(spec)) as { tcpTarget(url: string, options: Record<string, unknown>): Target };
     return mod.tcpTarget(url, options);
   }
-  throw new QcopError('EINVAL', `unsupported broker URL '${url}' (use a socket path, unix:/path or tcp://host:port)`);
+  if (scheme === 'serial') {
+    const spec = '../../channels/serial/dial.js';
+    const mod = (await import(spec)) as { serialTarget(url: string, options: Record<string, unknown>): Target };
+    return mod.serialTarget(url, options);
+  }
+  throw new QcopError('EINVAL', `unsupported broker URL '${url}' (use a socket path, unix:/path, tcp://host:port or serial:///dev/ttyX)`);
 }
