@@ -116,9 +116,14 @@ export class Connection {
   /** Tells the receiver now how many messages it lost (PROTOCOL 3.14), rather than at its next drain. */
   tellLost(): void {
     if (this.lost === 0 || this.state !== 'open') return;
+    this.push(this.takeLost());
+  }
+
+  /** The Lost frame for what was dropped so far; the count starts again from zero. */
+  private takeLost(): Buffer {
     const n = this.lost;
     this.lost = 0;
-    this.push(encodeFrame(Kind.Lost, 0, 0, n, '', ''));
+    return encodeFrame(Kind.Lost, 0, 0, n, '', '');
   }
 
   /** Queues a control frame (answers, events). Not dropped, but a client that lets them pile up far past the limit is closed. */
@@ -158,10 +163,9 @@ export class Connection {
     }
     // PROTOCOL 3.14: once the backlog has room again and no drain is pending, tell the receiver what it lost;
     // otherwise the stream's 'drain' does it.
+    // Written at once, not pushed: this is the flush, and pushing would wait for another tick.
     if (this.lost > 0 && !this.stream.writableNeedDrain && this.queuedBytes < this.host.maxQueueBytes / 2) {
-      const n = this.lost;
-      this.lost = 0;
-      this.stream.write(encodeFrame(Kind.Lost, 0, 0, n, '', ''));
+      this.stream.write(this.takeLost());
     }
   }
 

@@ -6,7 +6,7 @@ import { sdNotify } from '../broker/notify.js';
 import { defaultSocketPath } from '../broker/socket-path.js';
 import { QcopError } from '../protocol/errors.js';
 import { carrierFlags, loadCarriers, startCarriers } from './carriers.js';
-import { UsageError, numberFlag, untilSignal, type Command, type ParsedArgs } from './table.js';
+import { UsageError, numberFlag, stringFlag, untilSignal, type Command, type ParsedArgs } from './table.js';
 
 /** Reads `--config FILE`: a JSON object whose keys are broker options (docs/CONFIG.md). */
 export function readConfig(file: string): BrokerOptions {
@@ -31,7 +31,7 @@ export function readConfig(file: string): BrokerOptions {
 
 function optionsFrom(args: ParsedArgs): BrokerOptions {
   const o: BrokerOptions = typeof args.flags.config === 'string' ? readConfig(args.flags.config) : {};
-  const str = (k: string) => (typeof args.flags[k] === 'string' ? (args.flags[k] as string) : undefined);
+  const str = (k: string) => stringFlag(args, k);
   if (str('socket')) o.socket = str('socket');
   if (str('group')) o.group = str('group');
   if (str('name')) o.name = str('name');

@@ -1,7 +1,7 @@
 // The optional carriers of `qcop broker` (channels/README.md): their flags, and loading them only when configured.
 import type { Broker } from '../broker/broker.js';
 import type { BrokerOptions } from '../broker/options.js';
-import { UsageError, type ParsedArgs } from './table.js';
+import { UsageError, listFlag, stringFlag, type ParsedArgs } from './table.js';
 
 // Each carrier is imported from channels/ with a computed specifier, and only when its options are
 // set: a broker without them never loads that code, nor serialport or a D-Bus library.
@@ -18,8 +18,8 @@ interface Carrier {
 }
 
 export function carrierFlags(args: ParsedArgs, o: BrokerOptions): void {
-  const str = (k: string) => (typeof args.flags[k] === 'string' ? (args.flags[k] as string) : undefined);
-  const list = (k: string) => (Array.isArray(args.flags[k]) ? (args.flags[k] as string[]) : []);
+  const str = (k: string) => stringFlag(args, k);
+  const list = (k: string) => listFlag(args, k);
   if (str('tcp')) o.tcp = str('tcp');
   if (str('tcp-token')) o.tcpToken = str('tcp-token');
   if (args.flags['tcp-insecure-loopback']) o.tcpInsecureLoopback = true;

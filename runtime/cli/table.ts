@@ -63,6 +63,18 @@ export function helpText(cmd: Command): string {
   return lines.join('\n') + '\n';
 }
 
+/** Reads a string flag (undefined when absent). */
+export function stringFlag(args: ParsedArgs, name: string): string | undefined {
+  const v = args.flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** Reads a repeatable string flag (empty when absent). */
+export function listFlag(args: ParsedArgs, name: string): string[] {
+  const v = args.flags[name];
+  return Array.isArray(v) ? v : [];
+}
+
 /** Reads a flag as a positive number (or undefined); exit 2 when it is not one. */
 export function numberFlag(args: ParsedArgs, name: string, options: { integer?: boolean; min?: number } = {}): number | undefined {
   const raw = args.flags[name];

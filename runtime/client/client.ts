@@ -4,8 +4,8 @@ import { decodeControl, decodeData, encodeData } from '../protocol/data.js';
 import { QcopError, isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { LastName, channelProblem, decodeName, isPattern, messageProblem } from '../protocol/names.js';
-import { Pattern } from '../protocol/pattern.js';
 import { Listener, Watch, type HandleOwner, type WatchEvent } from './handles.js';
+import { ListenerTable } from './listener-table.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
 import { ClientSession, type Pending, type State } from './session.js';
 
@@ -13,9 +13,7 @@ export type { ClientOptions } from './session.js';
 
 /** A connection to a qcop broker (SPEC §3). Create it with `connect()`. */
 export class Client extends ClientSession implements HandleOwner, CallAnswerer {
-  private readonly listeners_ = new Map<string, Set<Listener>>();
-  private readonly patterns = new Map<string, Pattern>();
-  private routeCache = new Map<string, Listener[]>();
+  private readonly listeners_ = new ListenerTable();
   private readonly watchesById = new Map<number, Watch>();
   private readonly watches = new Set<Watch>();
   private readonly validatedMessages = new Set<string>();
@@ -112,18 +110,10 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     this.checkChannel(channel, false);
     if (typeof handler !== 'function') throw new QcopError('EINVAL', 'listen() needs a handler function');
     const l = new Listener(this, channel, handler);
-    let set = this.listeners_.get(channel);
-    if (set) {
-      set.add(l);
-      const sibling = [...set].find((x) => x !== l);
-      sibling?.readiness.promise.then(() => l.readiness.settle(), (e: Error) => l.readiness.settle(e));
-    } else {
-      set = new Set([l]);
-      this.listeners_.set(channel, set);
-      if (isPattern(channel)) this.patterns.set(channel, new Pattern(channel));
-      void this.registerName(channel);
-    }
-    this.routeCache.clear();
+    const sibling = this.listeners_.add(l);
+    // The name is registered once per process: a second listener is ready when the first is.
+    if (sibling) sibling.readiness.promise.then(() => l.readiness.settle(), (e: Error) => l.readiness.settle(e));
+    else void this.registerName(channel);
     return l;
   }
 
@@ -182,12 +172,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
 
   /** @internal */
   closeListener(l: Listener): void {
-    const set = this.listeners_.get(l.channel);
-    if (!set || !set.delete(l)) return;
-    this.routeCache.clear();
-    if (set.size > 0) return;
-    this.listeners_.delete(l.channel);
-    this.patterns.delete(l.channel);
+    if (!this.listeners_.remove(l)) return;
     if (this.state === 'open' || this.state === 'disconnected') {
       this.request(Kind.Unlisten, 0, 0, l.channel, '', undefined, true).catch((e: Error) => this.reportErrorIfLive(e));
     }
@@ -243,12 +228,9 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       },
       (err: Error) => {
         if (this.state === 'closed' || (err as QcopError).code === 'ECLOSED') return;
-        const set = this.listeners_.get(name);
-        if (!set) return;
         // The broker refused the name: those listeners will never receive; tell them.
-        this.listeners_.delete(name);
-        this.patterns.delete(name);
-        this.routeCache.clear();
+        const set = this.listeners_.drop(name);
+        if (!set) return;
         for (const l of set) {
           l.readiness.settle(err);
           this.reportError(err, l);
@@ -319,18 +301,6 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     }
   }
 
-  private lookup(channel: string): Listener[] {
-    let out = this.routeCache.get(channel);
-    if (out) return out;
-    out = [...(this.listeners_.get(channel) ?? [])];
-    for (const [name, pattern] of this.patterns) {
-      if (pattern.matches(channel)) out.push(...this.listeners_.get(name)!);
-    }
-    if (this.routeCache.size > 4096) this.routeCache = new Map();
-    this.routeCache.set(channel, out);
-    return out;
-  }
-
   private onMsg(f: Frame): void {
     // A stream of messages on one channel decodes its names once (LastName compares bytes in place).
     let channel = this.lastChannel.get(f.raw, HEADER_SIZE, f.channelEnd);
@@ -344,7 +314,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       this.lastMessage.set(f.raw, f.channelEnd, f.messageEnd, message);
     }
     const isCall = (f.flags & Flag.Call) !== 0;
-    const targets = this.lookup(channel);
+    const targets = this.listeners_.lookup(channel);
     if (f.flags & Flag.Shm) return this.large.receive(f, channel, message, targets);
     const msg = new ReceivedMessage(channel, message, payloadOf(f), isCall ? { id: f.id, via: this } : undefined);
     if (targets.length === 0) {
@@ -388,7 +358,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       else if (p.inFlight) resend.push(p);
     }
     const restored: Array<Promise<void>> = [];
-    for (const name of this.listeners_.keys()) restored.push(this.registerName(name));
+    for (const name of this.listeners_.names()) restored.push(this.registerName(name));
     for (const w of this.watches) {
       this.watchesById.delete(w.id);
       w.resync = w.established ? new Set() : null;

@@ -191,24 +191,23 @@ export abstract class ClientSession extends EventEmitter {
       if (this.batchBytes >= Math.max(BATCH_BYTES, 2 * this.hwm)) this.flushBatch();
       return;
     }
+    this.toBacklog({ frame, pending }, frame.length);
+  }
+
+  /** While disconnected: buffers up to the high-water mark and refuses the rest (SPEC §2 reconnect). */
+  private toBacklog(item: Item<Pending>, bytes: number): void {
     if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
-    // Disconnected: buffer up to the high-water mark, refuse the rest (SPEC §2 reconnect).
-    if (this.backlogBytes + frame.length > this.hwm) {
+    if (this.backlogBytes + bytes > this.hwm) {
       throw new QcopError('ENOBUFS', `disconnected from ${this.where} and ${this.backlogBytes} bytes are already buffered (high-water mark ${this.hwm})`);
     }
-    this.backlog.push({ frame, pending });
-    this.backlogBytes += frame.length;
+    this.backlog.push(item);
+    this.backlogBytes += bytes;
   }
 
   /** Sends large data through a pool slot now, or holds it (in order) until slots free; false when held. */
   protected queueBig(big: BigSend): boolean {
     if (this.state !== 'open' || !this.stream) {
-      if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
-      if (this.backlogBytes + big.payload.length > this.hwm) {
-        throw new QcopError('ENOBUFS', `disconnected from ${this.where} and ${this.backlogBytes} bytes are already buffered (high-water mark ${this.hwm})`);
-      }
-      this.backlog.push({ big });
-      this.backlogBytes += big.payload.length;
+      this.toBacklog({ big }, big.payload.length);
       return true;
     }
     return this.large.submit(big);
