@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs every test file in its own Node process (uvu inside), two at a time, and prints "N passed, N failed".
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +22,12 @@ function collect(dir) {
     }
   }
   return out.sort();
+}
+
+// System tools some tests use (socat, dbus-daemon, ...): installed with apt when root, else the script
+// prints the exact command and the tests that need them fail saying so.
+if (spawnSync('bash', [path.join(root, 'scripts/setup-system.sh')], { stdio: 'inherit' }).status !== 0) {
+  console.error('warning: some system tools are missing; the tests that need them will fail and say what to install');
 }
 
 const filters = process.argv.slice(2);
