@@ -67,10 +67,16 @@ export class SerialLine {
       if (r.data.length > 0) n.push(r.data);
       return;
     }
-    if (!s || (r.conn !== s.conn && !(r.conn === 0 && r.flags & STREAM_END))) {
+    const reset = r.conn === 0 && (r.flags & STREAM_END) !== 0;
+    // A reset the broker sent when it opened the device can still be in the pty or adapter when
+    // we open a new connection: before the broker has said anything on ours, it may predate our
+    // OPEN, so it is stale. (If the broker really restarted after our OPEN, the handshake times out
+    // and the client dials again.)
+    if (!s || (r.conn !== s.conn && !reset) || (reset && !this.onOpen && !s.heard)) {
       this.stale++;
       return;
     }
+    if (r.conn === s.conn) s.heard = true;
     if (r.data.length > 0) s.push(r.data);
     if (r.flags & STREAM_END) {
       s.peerEnded = true;
@@ -91,6 +97,8 @@ export class SerialLine {
 /** The qcop byte stream of one connection over a SerialLine. */
 export class SerialStream extends Duplex {
   peerEnded = false;
+  /** A record of this connection has arrived from the peer. */
+  heard = false;
   private endSent = false;
 
   constructor(

@@ -335,6 +335,8 @@ export abstract class ClientSession extends EventEmitter {
       this.batch = [];
       this.batchBytes = 0;
     }
+    // Closed before the welcome: say so now rather than when the handshake timer runs out.
+    this.welcomeWaiter?.reject(new QcopError('ENOBROKER', `the connection to ${this.where} closed during the handshake`));
     if (this.state === 'closed' || this.state === 'connecting') return;
     this.state = 'disconnected';
     // Held sends were never written: they go first when the connection is back (PROTOCOL 8.7).

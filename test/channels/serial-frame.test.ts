@@ -3,7 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cobsDecode, cobsEncode } from '../../channels/serial/cobs.js';
 import { crc32 } from '../../channels/serial/crc32.js';
-import { FrameReader, Type, encodeHello, encodeMsg, type Record_ } from '../../channels/serial/frame.js';
+import { FrameReader, STREAM_END, Type, encodeHello, encodeMsg, encodeStream, type Record_ } from '../../channels/serial/frame.js';
+import { SerialLine } from '../../channels/serial/stream.js';
 import { compileAll, matchesAny } from '../../channels/shared/wildcard.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
@@ -69,6 +70,27 @@ test('link filters: patterns match as Qt wildcards, plain names only themselves 
   const filters = compileAll(['QPE/*', 'a?b', 'lit[eral']);
   const cases: Array<[string, boolean]> = [['QPE/Application/x', true], ['a?b', true], ['axb', false], ['lit[eral', true], ['literal', false], ['other', false]];
   for (const [name, expected] of cases) assert.is(matchesAny(filters, name), expected, name);
+});
+
+test('client line: a broker reset that predates our OPEN is stale; after the broker has spoken on ours it ends it', () => {
+  const wire: Buffer[] = [];
+  const line = new SerialLine({ write: (b: Buffer) => (wire.push(b), true), once: () => undefined, off: () => undefined } as never);
+  const s = line.open();
+  const got: Buffer[] = [];
+  let ended = false;
+  s.on('data', (d: Buffer) => got.push(d));
+  s.on('end', () => (ended = true));
+  line.input(encodeStream(STREAM_END, 0, Buffer.alloc(0)));
+  assert.is(line.current, s, 'the reset before any answer left the new connection alone');
+  assert.is(line.stale, 1);
+  line.input(encodeStream(0, s.conn, Buffer.from('welcome')));
+  line.input(encodeStream(STREAM_END, 0, Buffer.alloc(0)));
+  assert.is(line.current, null, 'a reset after the broker answered ends the connection');
+  return new Promise<void>((resolve) => setImmediate(() => {
+    assert.equal(Buffer.concat(got).toString(), 'welcome');
+    assert.ok(ended || s.readableEnded || s.destroyed, 'the stream ended');
+    resolve();
+  }));
 });
 
 test.run();
