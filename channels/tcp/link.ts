@@ -105,8 +105,10 @@ export class Link {
     if (m.isCall) return this.decline(m);
     if (this.localEcho?.take(fingerprint(m.channel, m.message, m.bytes))) return;
     // What the remote broker will hand back is the data as send() encodes it.
-    const fp = fingerprint(m.channel, m.message, encodedLikeSend(m.data));
-    this.toRemote(m.channel, m.message, m.data, fp, m.bytes.length + m.channel.length + m.message.length);
+    // A copy: the link may queue the data past the handler, and shared-memory data are only lent.
+    const data = m.copyData();
+    const fp = fingerprint(m.channel, m.message, encodedLikeSend(data));
+    this.toRemote(m.channel, m.message, data, fp, m.bytes.length + m.channel.length + m.message.length);
   }
 
   private fromRemote(m: ReceivedMessage): void {

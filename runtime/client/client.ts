@@ -31,7 +31,17 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   send(channel: string, message: string, data?: unknown): boolean {
     this.checkOpen();
     this.checkNames(channel, message);
-    if (data instanceof Uint8Array && this.large.direct(channel, message, data)) return this.afterSend();
+    if (data instanceof Uint8Array) {
+      const loaned = this.large.shm.pool.claim(data);
+      if (loaned?.slot) {
+        if (this.large.sendLoan(channel, message, this.newId(), loaned.slot, data.length)) return this.afterSend();
+        this.unconfirmed++;
+        this.needDrain = true;
+        return false;
+      }
+      if (loaned) data = loaned.copy;
+      if (this.large.direct(channel, message, data as Uint8Array)) return this.afterSend();
+    }
     const payload = encodeData(data);
     const shm = this.large.shm;
     if (shm.wants(payload.length) && payload.length <= shm.capacity) {
@@ -44,6 +54,34 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, channel, message, payload));
     }
     return this.afterSend();
+  }
+
+  /**
+   * Lends a `Buffer` of `byteLength` bytes inside this client's shared-memory pool: fill it in
+   * place and pass it (or a prefix `subarray(0, n)`) as the data of `send()`, which then writes
+   * only a descriptor: the bytes are never copied, whatever their size (docs/SHM.md §9). Returns
+   * null while no slot is free (`'drain'` follows). Where the pool is not the way for such data
+   * (remote broker, no addon, data at or below `shmThreshold`, disconnected) it returns an
+   * ordinary `Buffer` that `send()` carries as usual. A loan not sent goes back with `unloan()`.
+   */
+  loan(byteLength: number): Buffer | null {
+    this.checkOpen();
+    if (!Number.isInteger(byteLength) || byteLength < 0) throw new QcopError('EINVAL', `loan size must be a non-negative integer, not ${byteLength}`);
+    const b = this.large.loan(byteLength);
+    if (b === null) {
+      this.needDrain = true;
+      return null;
+    }
+    if (b) return b;
+    this.checkDataSize(byteLength);
+    return Buffer.alloc(byteLength);
+  }
+
+  /** Gives back a buffer from `loan()` that will not be sent; false when it is not an outstanding loan. */
+  unloan(buffer: Uint8Array): boolean {
+    const given = this.large.shm.pool.unloan(buffer);
+    if (given) this.large.pump();
+    return given;
   }
 
   /** Resolves once the broker routed every earlier send of this client: `{ messages, unrouted }` since the previous flush. */

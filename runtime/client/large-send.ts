@@ -5,10 +5,14 @@ import { QcopError } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import type { Listener } from './handles.js';
 import { ReceivedMessage } from './message.js';
+import { LOAN_HEAD, type Slot } from './pool.js';
 import { ShmLink, type ShmOptions } from './shm-link.js';
 
-/** Encoded data waiting for a pool slot. */
-export interface BigSend { channel: string; message: string; id: number; payload: Buffer }
+/** Encoded data waiting for a pool slot; `slot` when they already are in one (a loan, written in place). */
+export interface BigSend { channel: string; message: string; id: number; payload: Buffer; slot?: Slot }
+
+/** Where the CBOR head of a loan goes: its last 5 bytes before the data (a 0x5a byte-string head, 4-byte length). */
+const HEAD_AT = LOAN_HEAD - 5;
 
 /** A large send waiting for a slot, or a frame (with its request, if any) queued behind one. */
 export interface Item<P> { frame?: Buffer; pending?: P; big?: BigSend }
@@ -92,6 +96,32 @@ export class LargeSends<P> {
     return true;
   }
 
+  /**
+   * A buffer in a free slot for `length` bytes of data, to be filled in place (client.loan); null
+   * when no slot is free now, undefined when the pool is not the way for such data here and now.
+   */
+  loan(length: number): Buffer | null | undefined {
+    if (!this.host.writable() || !this.shm.wants(length) || LOAN_HEAD + length > this.shm.capacity) return undefined;
+    try {
+      return this.shm.pool.loan(length);
+    } catch (e) {
+      this.shm.fail(`the pool could not be created: ${(e as Error).message}`);
+      return undefined;
+    }
+  }
+
+  /**
+   * Sends `n` bytes of data written in place into a loaned slot: the head goes in front of them
+   * and only the descriptor is written (zero copy). False when it waits behind held sends.
+   */
+  sendLoan(channel: string, message: string, id: number, slot: Slot, n: number): boolean {
+    const b = slot.buffer;
+    b[HEAD_AT] = 0x5a;
+    b.writeUInt32BE(n, HEAD_AT + 1);
+    const big: BigSend = { channel, message, id, payload: b.subarray(HEAD_AT, LOAN_HEAD + n), slot: { ...slot, offset: slot.offset + HEAD_AT, length: 5 + n } };
+    return this.submit(big);
+  }
+
   /** PROTOCOL 8.5: a slot came back; writes held items in order while slots are free. */
   freed(slotId: number): void {
     this.shm.pool.free(slotId);
@@ -125,6 +155,12 @@ export class LargeSends<P> {
     const held = this.held;
     this.held = [];
     this.bytes = 0;
+    // Loaned slots are unmapped with the pool: what waits in them goes on as copies.
+    for (const item of held) {
+      if (!item.big?.slot) continue;
+      item.big.payload = Buffer.from(item.big.payload);
+      item.big.slot = undefined;
+    }
     this.shm.disconnected();
     return held;
   }
@@ -173,6 +209,11 @@ export class LargeSends<P> {
       } catch (e) {
         this.host.reportError(e as Error);
       }
+      if (big.slot) this.shm.pool.free(big.slot.id);
+      return true;
+    }
+    if (big.slot) {
+      this.host.writeNow(encodeFrame(Kind.Send, Flag.Shm, big.id, 0, big.channel, big.message, this.shm.sendDescriptor(big.slot)));
       return true;
     }
     let slot;

@@ -47,16 +47,28 @@ export class ReceivedMessage {
 
   /**
    * The decoded data (`undefined` when the message has none). Decoded once, on first access.
-   * For a message that came through shared memory it is decoded from a private copy, so it stays
-   * valid forever, but the first access must happen in the handler (or during a `hold()`).
+   * For a message that came through shared memory (`shared`) it is zero copy: a `Buffer` in it
+   * is a view of the sender's pool slot, valid only while the handlers run or a `hold()` lasts.
+   * Keep such data longer with `copyData()`, or copy the `Buffer` (`Buffer.from(b)`).
    */
   get data(): unknown {
     if (!this.decoded) {
       this.checkReadable('data');
-      this.value = decodeData(this.payload, this.sharedFlag);
+      this.value = decodeData(this.payload);
       this.decoded = true;
     }
     return this.value;
+  }
+
+  /**
+   * The data decoded from a private copy of the bytes: for a shared-memory message, data that
+   * stay valid after the handler returned (read it in the handler or during a `hold()`). For
+   * any other message it is `data`, which is always the receiver's own.
+   */
+  copyData(): unknown {
+    if (!this.sharedFlag) return this.data;
+    this.checkReadable('copyData()');
+    return decodeData(this.payload, true);
   }
 
   /**

@@ -15,7 +15,16 @@ export interface Slot {
   buffer: Buffer;
 }
 
-interface Segment { index: number; seg: PoolSegment; free: Array<[number, number]>; used: number }
+interface Segment { index: number; seg: PoolSegment; free: Array<[number, number]>; used: number; loans: Map<number, Slot>; dropped: boolean }
+
+/**
+ * Bytes a loan keeps in front of the buffer it hands out: the CBOR byte-string head (5 bytes)
+ * goes at its end, so the data start 8-byte aligned and the message is head + data, contiguous.
+ */
+export const LOAN_HEAD = 8;
+
+/** A loaned buffer given back to `send`: its slot, or (the pool was dropped meanwhile) a private copy of its bytes. */
+export type Claimed = { slot: Slot; copy?: undefined } | { slot?: undefined; copy: Buffer };
 
 const ALIGN = 64;
 const SEGMENT_BYTES = 16 << 20;
@@ -30,8 +39,12 @@ const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
 export class SendPool {
   private readonly segments = new Map<number, Segment>();
   private readonly slots = new Map<number, { segment: Segment; offset: number; length: number; lagging: boolean }>();
+  /** Segments by the ArrayBuffer of their mapping, to find the loan a buffer belongs to. */
+  private readonly byMemory = new Map<ArrayBuffer, Segment>();
   private usedBytes = 0;
   private laggingBytes = 0;
+  /** Bytes of slots lent and not yet sent: the producer's own, not in flight. */
+  private loanedBytes = 0;
   private nextSlot = 0;
   private nextIndex = 0;
   private total = 0;
@@ -56,7 +69,7 @@ export class SendPool {
    * dropped for, and a stopped one never holds the producer back.
    */
   get pressured(): boolean {
-    return this.usedBytes - this.laggingBytes >= this.maxPoolBytes / 4;
+    return this.usedBytes - this.laggingBytes - this.loanedBytes >= this.maxPoolBytes / 4;
   }
 
   /** PROTOCOL 8.5 lagging: the slot stays in use but no longer counts towards `pressured`. */
@@ -76,6 +89,59 @@ export class SendPool {
     }
     const s = this.grow(need);
     return s ? this.take(s, need, length) : null;
+  }
+
+  /**
+   * Lends a slot for `length` bytes of data, written by the caller in place (zero copy): the
+   * buffer starts LOAN_HEAD bytes into the slot. Null when the pool is full right now.
+   */
+  loan(length: number): Buffer | null {
+    const slot = this.alloc(LOAN_HEAD + length);
+    if (!slot) return null;
+    const s = this.slots.get(slot.id)!.segment;
+    const buffer = slot.buffer.subarray(LOAN_HEAD);
+    s.loans.set(buffer.byteOffset, slot);
+    this.loanedBytes += this.slots.get(slot.id)!.length;
+    return buffer;
+  }
+
+  /**
+   * Takes back the loan `data` (or a prefix of it) belongs to; undefined when it is not a loan of
+   * this pool. A loan whose segment was dropped (the broker went away) comes back as a copy.
+   */
+  claim(data: Uint8Array): Claimed | undefined {
+    const s = this.byMemory.get(data.buffer as ArrayBuffer);
+    const slot = s?.loans.get(data.byteOffset);
+    if (!s || !slot || data.length > slot.length - LOAN_HEAD) return undefined;
+    s.loans.delete(data.byteOffset);
+    if (!s.dropped) {
+      this.loanedBytes -= this.slots.get(slot.id)!.length;
+      return { slot };
+    }
+    const copy = Buffer.from(data);
+    this.closeDropped(s);
+    return { copy };
+  }
+
+  /** Gives a loan back unsent; false when `data` is not an outstanding loan. */
+  unloan(data: Uint8Array): boolean {
+    const s = this.byMemory.get(data.buffer as ArrayBuffer);
+    const slot = s?.loans.get(data.byteOffset);
+    if (!s || !slot) return false;
+    s.loans.delete(data.byteOffset);
+    if (s.dropped) this.closeDropped(s);
+    else {
+      this.loanedBytes -= this.slots.get(slot.id)!.length;
+      this.free(slot.id);
+    }
+    return true;
+  }
+
+  /** Outstanding loans. */
+  get loans(): number {
+    let n = 0;
+    for (const s of this.byMemory.values()) n += s.loans.size;
+    return n;
   }
 
   /** Returns a slot (Freed from the broker); false for an id this pool did not hand out. */
@@ -103,14 +169,30 @@ export class SendPool {
     return true;
   }
 
-  /** Forgets every slot and segment (the broker went away: a new one gets a fresh pool). */
+  /**
+   * Forgets every slot and segment (the broker went away: a new one gets a fresh pool). A segment
+   * with loans outstanding stays mapped until they are sent (as copies) or given back.
+   */
   reset(): void {
-    for (const s of this.segments.values()) s.seg.close();
+    for (const s of this.segments.values()) {
+      if (s.loans.size > 0) s.dropped = true;
+      else this.closeSegment(s);
+    }
     this.segments.clear();
     this.slots.clear();
     this.usedBytes = 0;
     this.laggingBytes = 0;
+    this.loanedBytes = 0;
     this.total = 0;
+  }
+
+  private closeDropped(s: Segment): void {
+    if (s.loans.size === 0) this.closeSegment(s);
+  }
+
+  private closeSegment(s: Segment): void {
+    this.byMemory.delete(s.seg.buffer.buffer as ArrayBuffer);
+    s.seg.close();
   }
 
   private take(s: Segment, need: number, length: number): Slot | null {
@@ -143,7 +225,7 @@ export class SendPool {
         if (s.used > 0) continue;
         this.segments.delete(s.index);
         this.total -= s.seg.size;
-        s.seg.close();
+        this.closeSegment(s);
         this.retire(s.index);
       }
       size = Math.min(size, Math.floor((this.maxPoolBytes - this.total) / ALIGN) * ALIGN);
@@ -152,8 +234,9 @@ export class SendPool {
     const index = this.nextIndex++;
     const key = `${PREFIX}/${++segmentSeq}`;
     const seg = createPoolSegment(key, size, this.group);
-    const s: Segment = { index, seg, free: [[0, size]], used: 0 };
+    const s: Segment = { index, seg, free: [[0, size]], used: 0, loans: new Map(), dropped: false };
     this.segments.set(index, s);
+    this.byMemory.set(seg.buffer.buffer as ArrayBuffer, s);
     this.total += size;
     this.announce(index, key);
     return s;

@@ -49,7 +49,8 @@ export class QCopChannel extends EventEmitter {
     super();
     this.channel = channel;
     this.listener = c.listen(channel, (msg) => {
-      this.emit('received', msg.message, msg.data, msg.channel);
+      // As in Qt, the received data are the receiver's own: a copy when they were lent through shared memory.
+      this.emit('received', msg.message, msg.copyData(), msg.channel);
     });
     this.listener.on('error', (err) => this.emit('error', err));
   }

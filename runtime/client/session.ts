@@ -133,8 +133,19 @@ export abstract class ClientSession extends EventEmitter {
   }
 
   protected buildFrame(kind: Kind, flags: number, id: number, aux: number, channel: string, message: string, payload?: Uint8Array): Buffer {
+    this.checkFrameSize(kind, flags, HEADER_SIZE + Buffer.byteLength(channel) + Buffer.byteLength(message) + (payload?.length ?? 0));
+    return encodeFrame(kind, flags, id, aux, channel, message, payload);
+  }
+
+  /** EMSGSIZE, before anything is allocated, for `bytes` of data that no send() of this client can carry. */
+  protected checkDataSize(bytes: number): void {
+    const shm = this.large.shm;
+    if (shm.active && bytes + 5 <= shm.capacity) return;
+    this.checkFrameSize(Kind.Send, 0, HEADER_SIZE + 5 + bytes);
+  }
+
+  private checkFrameSize(kind: Kind, flags: number, size: number): void {
     const max = Number(this.limits.maxFrameBytes ?? 1 << 20);
-    const size = HEADER_SIZE + Buffer.byteLength(channel) + Buffer.byteLength(message) + (payload?.length ?? 0);
     if (size > max) {
       const shm = this.large.shm;
       const why = shm.whyNot();
@@ -143,7 +154,6 @@ export abstract class ClientSession extends EventEmitter {
         : why ? `larger data travel through shared memory, unavailable here: ${why}` : `it is larger than a quarter of this client's pool (maxPoolBytes ${shm.capacity * 4})`;
       throw new QcopError('EMSGSIZE', `a ${size}-byte frame exceeds the broker's limit of ${max} bytes; ${tail} (docs/SHM.md)`);
     }
-    return encodeFrame(kind, flags, id, aux, channel, message, payload);
   }
 
   protected newId(): number {

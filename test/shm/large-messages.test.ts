@@ -122,7 +122,7 @@ test('a client with shm: false, or data above maxPoolBytes, gets EMSGSIZE naming
   assert.equal(await small.flush(), { messages: 1, unrouted: 1 });
 });
 
-test('in-process clients use the pool too; msg.data stays valid, msg.bytes only during the handler or a hold()', async () => {
+test('in-process clients use the pool too; msg.copyData() stays valid, msg.bytes only during the handler or a hold()', async () => {
   const socket = await setup();
   const a = await client(socket);
   const b = await connect({ broker: broker! });
@@ -131,7 +131,7 @@ test('in-process clients use the pool too; msg.data stays valid, msg.bytes only 
   const seen: Array<{ data: unknown; msgBytes: () => Buffer; held?: Buffer; release?: () => void }> = [];
   const l = b.listen('hold', (msg) => {
     const release = msg.message === 'hold' ? msg.hold() : undefined;
-    seen.push({ data: msg.message === 'data' ? msg.data : undefined, msgBytes: () => msg.bytes, release });
+    seen.push({ data: msg.message === 'data' ? msg.copyData() : undefined, msgBytes: () => msg.bytes, release });
   });
   await l.ready;
   a.send('hold', 'data', payload);
@@ -145,7 +145,7 @@ test('in-process clients use the pool too; msg.data stays valid, msg.bytes only 
   assert.is(a.poolInUse.slots, 1);
   seen[2]!.release!();
   await waitFor(() => a.poolInUse.slots === 0, 5000, 'slot freed after the hold');
-  assert.is(sha(seen[0]!.data as Buffer), sha(payload), 'decoded data outlive the slot');
+  assert.is(sha(seen[0]!.data as Buffer), sha(payload), 'copied data outlive the slot');
 });
 
 test('while a large send waits for a slot, later sends and flush wait behind it: order is kept, nothing lost, drain follows', async () => {

@@ -1,7 +1,7 @@
 // The sender's pool allocator (runtime/client/pool.ts): first fit, coalescing, growth, retiring, the half-pool pressure.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SendPool, type Slot } from '../../../runtime/client/pool.js';
+import { LOAN_HEAD, SendPool, type Slot } from '../../../runtime/client/pool.js';
 import { nativeAvailable } from '../../../runtime/native/index.js';
 
 const MiB = 1 << 20;
@@ -64,6 +64,46 @@ run('reset forgets every slot (a new broker gets a fresh pool)', () => {
   assert.equal(p.inUse, { slots: 0, bytes: 0 });
   assert.ok(p.alloc(MiB));
   p.reset();
+});
+
+test('loans: an 8-byte-aligned buffer inside a slot; claimed once (also as a prefix), given back once', () => {
+  const { p } = pool(32 * MiB);
+  try {
+    const a = p.loan(1000)!;
+    assert.is(a.length, 1000);
+    assert.is(a.byteOffset % 8, 0, 'aligned for typed arrays');
+    assert.is(p.loans, 1);
+    assert.is(p.inUse.bytes, 1024, 'one 64-byte-rounded slot for head and data');
+    assert.is(p.claim(Buffer.alloc(1000)), undefined, 'an ordinary buffer is no loan');
+    assert.is(p.claim(a.subarray(1)), undefined, 'a view not starting at the loan is no loan');
+    const c = p.claim(a.subarray(0, 10))!;
+    assert.ok(c.slot, 'a prefix claims the loan');
+    assert.is(c.slot.length, LOAN_HEAD + 1000);
+    assert.is(p.claim(a), undefined, 'claimed once');
+    assert.is(p.loans, 0);
+    const b = p.loan(5000)!;
+    assert.ok(p.unloan(b));
+    assert.not.ok(p.unloan(b), 'given back once');
+    assert.is(p.inUse.slots, 1, 'the claimed slot stays in flight until freed; the given-back one is free');
+  } finally {
+    p.reset();
+  }
+});
+
+test('a loan outstanding when the pool is reset stays mapped, and comes back as a copy of its bytes', () => {
+  const { p } = pool(32 * MiB);
+  const a = p.loan(MiB)!;
+  a.fill(7);
+  const b = p.loan(MiB)!;
+  p.reset();
+  assert.is(a.length, MiB, 'still mapped after the reset');
+  const c = p.claim(a.subarray(0, 100))!;
+  assert.ok(c.copy && !c.slot);
+  assert.equal([c.copy.length, c.copy[0], c.copy[99]], [100, 7, 7]);
+  assert.is(b.length, MiB, 'the other loan keeps the segment mapped');
+  assert.ok(p.unloan(b));
+  assert.is(b.length, 0, 'unmapped once its last loan is back');
+  assert.is(p.loans, 0);
 });
 
 test.run();
