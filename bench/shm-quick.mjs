@@ -11,6 +11,9 @@ import { fileURLToPath } from 'node:url';
 const SELF = fileURLToPath(import.meta.url);
 const LIB = path.join(path.dirname(SELF), '..', 'dist', 'runtime', 'index.js');
 const MiB = 1 << 20;
+/** Timed one-way sends per size, after a few untimed ones (pool segments created, mappings cached). */
+const LATENCY_SAMPLES = 50;
+const WARMUP = 3;
 const now = () => performance.timeOrigin + performance.now(); // one clock for every process of the machine
 const [role, ...args] = process.argv.slice(2);
 const out = (v) => process.stdout.write(JSON.stringify(v) + '\n');
@@ -51,22 +54,33 @@ const roles = {
     await l.ready;
     out({ ready: true });
   },
-  // Sends; argv: socket, shm (on|off), size, count.
+  // Sends; argv: socket, shm (on|off|loan), size, count. Every mode produces every message's bytes
+  // once, then stamps it: into a new Buffer (on, off, raw), or in place in the pool with `loan`
+  // (client.loan), where send() then writes only a descriptor.
   async tx(socket, shm, size, count) {
     const { connect } = await import(LIB);
-    const c = await connect({ socket, shm: shm === 'on', maxPoolBytes: 256 * MiB });
+    const c = await connect({ socket, shm: shm !== 'off', maxPoolBytes: 256 * MiB });
+    const produce = async (n) => {
+      if (shm !== 'loan') return stamp(n);
+      let b;
+      while (!(b = c.loan(n))) await new Promise((r) => c.once('drain', r));
+      b.fill(1);
+      b.writeDoubleLE(now(), 0);
+      return b;
+    };
     const acks = [];
     let wake = () => {};
     c.listen('bench/ack', (m) => { acks.push(m.data); wake(); });
     const ack = () => new Promise((r) => { if (acks.length) r(acks.shift()); else wake = () => { wake = () => {}; r(acks.shift()); }; });
     await new Promise((r) => setTimeout(r, 100));
     const lat = [];
-    for (let i = 0; i < 30; i++) {
-      c.send('bench', 'lat', stamp(Number(size)));
-      lat.push(await ack());
+    for (let i = -WARMUP; i < LATENCY_SAMPLES; i++) {
+      c.send('bench', 'lat', await produce(Number(size)));
+      const ms = await ack();
+      if (i >= 0) lat.push(ms);
     }
     for (let i = 0; i < Number(count); i++) {
-      if (!c.send('bench', 'thr', stamp(Number(size)))) await new Promise((r) => c.once('drain', r));
+      if (!c.send('bench', 'thr', await produce(Number(size)))) await new Promise((r) => c.once('drain', r));
     }
     const [ms, lost] = await ack();
     lat.sort((a, b) => a - b);
@@ -83,14 +97,21 @@ const roles = {
       s.on('data', (d) => {
         parts.push(d);
         have += d.length;
-        for (;;) {
-          const head = parts.length === 1 ? parts[0] : Buffer.concat(parts);
-          parts = [head];
-          if (have < 5) return;
-          const len = head.readUInt32LE(0);
+        while (have >= 5) {
+          if (parts[0].length < 5) parts = [Buffer.concat(parts, have)];
+          const len = parts[0].readUInt32LE(0);
           if (have < len) return;
-          const frame = Buffer.from(head.subarray(0, len)); // a receiver owns its bytes: one copy, as the broker path does
-          parts = [head.subarray(len)];
+          // A receiver owns its bytes: exactly one copy per frame, as the broker path does (and no more).
+          let frame;
+          if (parts[0].length >= len) {
+            frame = Buffer.from(parts[0].subarray(0, len));
+            parts[0] = parts[0].subarray(len);
+            if (parts[0].length === 0) parts.shift();
+          } else {
+            const all = Buffer.concat(parts, have);
+            frame = all.subarray(0, len);
+            parts = all.length > len ? [all.subarray(len)] : [];
+          }
           have -= len;
           const ts = frame.readDoubleLE(5);
           if (!first) first = ts;
@@ -124,9 +145,10 @@ const roles = {
       return b;
     };
     const lat = [];
-    for (let i = 0; i < 30; i++) {
+    for (let i = -WARMUP; i < LATENCY_SAMPLES; i++) {
       s.write(frame(true));
-      lat.push(await ack());
+      const ms = await ack();
+      if (i >= 0) lat.push(ms);
     }
     for (let i = 0; i < Number(count); i++) {
       if (!s.write(frame(false))) await new Promise((r) => s.once('drain', r));
@@ -188,13 +210,22 @@ if (roles[role]) {
   await roles[role](...args);
 } else {
   const count = Number(process.argv[2] ?? 300);
-  console.log(`qcop shm-quick: ${count} messages per throughput run, 30 for latency; node ${process.version}, ${os.cpus().length} cpus`);
-  const shm = await scenario('shm pool (descriptor through broker)', MiB, count);
+  console.log(`qcop shm-quick: ${count} messages per throughput run, ${LATENCY_SAMPLES} for latency; node ${process.version}, ${os.cpus().length} cpus`);
   const inline = await scenario('inline through broker (maxFrameBytes 2 MiB)', MiB, count, { shm: 'off', maxFrame: 2 * MiB });
-  await scenario('inline through broker, 512 KiB frames', 512 << 10, count * 2, { shm: 'off' });
-  const raw = await scenario('raw Unix socket peer to peer (one copy)', MiB, count, { raw: true });
-  for (const size of [64 << 10, 256 << 10, 4 * MiB, 16 * MiB]) {
-    await scenario('shm pool', size + 1, Math.max(20, Math.min(count, (64 * MiB) / size)));
+  const rows = [];
+  for (const size of [(64 << 10) + 1, 256 << 10, MiB, 4 * MiB, 16 * MiB]) {
+    const n = Math.max(20, Math.min(count, Math.round((256 * MiB) / size)));
+    rows.push({
+      size,
+      raw: await scenario('raw Unix socket peer to peer', size, n, { raw: true }),
+      copy: await scenario('shm pool, send(Buffer): one copy', size, n),
+      loan: await scenario('shm pool, loan(): written in place', size, n, { shm: 'loan' }),
+    });
   }
-  console.log(`1 MiB: shm/raw throughput ${(shm.throughputMiBs / raw.throughputMiBs).toFixed(2)}x, shm/inline ${(shm.throughputMiBs / inline.throughputMiBs).toFixed(2)}x`);
+  const at = (size) => rows.find((r) => r.size === size);
+  const m = at(MiB);
+  const flat = (k) => (rows.at(-1)[k].latencyMs / rows[0][k].latencyMs).toFixed(1);
+  console.log(`1 MiB throughput vs raw peer to peer: send(Buffer) ${(m.copy.throughputMiBs / m.raw.throughputMiBs).toFixed(2)}x, loan ${(m.loan.throughputMiBs / m.raw.throughputMiBs).toFixed(2)}x; send(Buffer) vs inline ${(m.copy.throughputMiBs / inline.throughputMiBs).toFixed(2)}x`);
+  console.log(`1 MiB latency vs raw peer to peer: send(Buffer) ${(m.copy.latencyMs / m.raw.latencyMs).toFixed(2)}x, loan ${(m.loan.latencyMs / m.raw.latencyMs).toFixed(2)}x`);
+  console.log(`latency 16 MiB / 64 KiB: raw ${flat('raw')}x, send(Buffer) ${flat('copy')}x, loan ${flat('loan')}x`);
 }

@@ -31,3 +31,6 @@ export function target(scenario, text, measured, met, limit = '') {
 
 /** Median of one variant's metric, or NaN. */
 export const med = (summary, variant, key) => summary[variant]?.[key]?.median ?? NaN;
+
+/** What a table or target says for an available system without figures: a saved run from before it existed (--rerender), or every run failed. */
+export const NOT_MEASURED = 'not measured';

@@ -3,11 +3,13 @@ import { LARGE } from './plan.mjs';
 import { fmtSize } from './stats.mjs';
 import { SYSTEMS } from './systems.mjs';
 
-const COLORS = { qcop: '#d62728', 'qcop-shm': '#9467bd', 'raw-broker': '#1f77b4', 'raw-p2p': '#2ca02c' };
+const COLORS = { qcop: '#d62728', 'qcop-shm': '#9467bd', 'qcop-loan': '#ff7f0e', 'raw-broker': '#1f77b4', 'raw-p2p': '#2ca02c' };
+/** Legend names, short enough for the legend column; other systems use their label. */
+const LEGEND = { qcop: 'qcop (sockets)', 'qcop-shm': 'qcop shm, send(Buffer)', 'qcop-loan': 'qcop shm, loan()' };
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 export function renderSweepSvg(s6, meta) {
-  const W = 760, H = 460, L = 70, R = 170, T = 40, B = 60;
+  const W = 860, H = 460, L = 70, R = 270, T = 40, B = 60;
   const sizes = (meta.plan?.s6?.sizes ?? []).length ? meta.plan.s6.sizes : [];
   const series = [];
   for (const sys of Object.keys(COLORS)) {
@@ -47,7 +49,8 @@ export function renderSweepSvg(s6, meta) {
       o.push(`<polyline fill="none" stroke="${c}" stroke-width="2" points="${pts.map(([x, y]) => `${X(x).toFixed(1)},${Y(y).toFixed(1)}`).join(' ')}"/>`);
       for (const [x, y] of pts) o.push(`<circle cx="${X(x).toFixed(1)}" cy="${Y(y).toFixed(1)}" r="3" fill="${c}"/>`);
     }
-    const label = (sys === 'qcop' ? 'qcop (sockets)' : SYSTEMS[sys].label) + (pts.length ? '' : ' (not available yet)');
+    // No points: not available here, or (an older saved run, failed runs) not measured.
+    const label = (LEGEND[sys] ?? SYSTEMS[sys].label) + (pts.length ? '' : SYSTEMS[sys].available() ? ' (not measured)' : ' (not available yet)');
     o.push(`<line x1="${W - R + 12}" x2="${W - R + 32}" y1="${ly}" y2="${ly}" stroke="${c}" stroke-width="2"${pts.length ? '' : ' stroke-dasharray="2 3"'}/>`);
     o.push(`<text x="${W - R + 36}" y="${ly + 4}">${esc(label)}</text>`);
     ly += 18;

@@ -10,21 +10,24 @@ export const BARE = path.join(BENCH, 'baseline/bare-listener.mjs');
 export const QCOPD_NODE_ARGS = (process.env.QCOP_BENCH_QCOPD_ARGS ?? '').split(' ').filter(Boolean);
 
 /**
- * `qcop-shm` is the large-message path through shared memory (SPEC §3). It is listed so S3/S6 keep
- * a place for it; `available()` turns true once the runtime offers it, and the worker gains a transport.
+ * `qcop-shm` is the large-message path through shared memory (SPEC §3): `send(Buffer)`, which
+ * copies the data once into a pool slot. `qcop-loan` is the same path with `client.loan()`: the
+ * producer writes in place into the slot and `send()` writes only a descriptor (no copy). Both run
+ * exactly when the shm probe says the runtime's shared-memory path works here.
  */
 const shm = { ok: false, why: 'not available yet: not probed' };
 
 export const SYSTEMS = {
   qcop: { label: 'qcop', broker: true, available: () => true },
   'qcop-shm': { label: 'qcop shm', broker: true, available: () => shm.ok, get why() { return shm.why; } },
+  'qcop-loan': { label: 'qcop shm, loan (written in place)', broker: true, available: () => shm.ok, get why() { return shm.why; } },
   'raw-broker': { label: 'raw-broker', broker: true, available: () => true },
   'raw-p2p': { label: 'raw-p2p', broker: false, available: () => true },
 };
 
 /**
  * Probes whether the runtime's shared-memory message path works here (bench/worker/shm-probe.mjs
- * against a fresh qcopd); qcop-shm runs only if it does, otherwise it is reported as not available.
+ * against a fresh qcopd); qcop-shm and qcop-loan run only if it does, otherwise it is reported as not available.
  */
 export async function probeShm() {
   const broker = await startBroker('qcop');

@@ -25,8 +25,8 @@ export async function latencyRun(system, { receivers, plan, warmup, burst = 0, b
     const lat = await w.source.ask('latency', 'done', { plan, warmup });
     let sent = null;
     if (burst) sent = await w.source.ask('burst', 'done', { count: burst, size: burstSize });
-    // Never report a path that was not taken: qcop-shm must have used the pool, qcop must not have.
-    if (system === 'qcop-shm' && !lat.shm) throw new Error('the shared-memory path was not active in the sender');
+    // Never report a path that was not taken: qcop-shm and qcop-loan must have used the pool, qcop must not have.
+    if ((system === 'qcop-shm' || system === 'qcop-loan') && !lat.shm) throw new Error('the shared-memory path was not active in the sender');
     if (system === 'qcop' && lat.shm) throw new Error('the socket variant used shared memory');
     const sinks = Object.keys(w).filter((k) => k.startsWith('sink'));
     const reports = await Promise.all(sinks.map((k) => w[k].ask('finish', 'report', { expected: burst, idleMs })));
