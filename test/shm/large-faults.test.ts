@@ -4,9 +4,10 @@ import * as path from 'node:path';
 import { createHash } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connect, startBroker, type Broker, type Client } from '../../runtime/index.js';
-import { collectGarbage, listSegments } from '../../runtime/shm/index.js';
-import { cleanup, Proc, tempDir, waitFor } from '../helpers/procs.js';
+import { connect, startBroker, type Client } from '../../runtime/index.js';
+import { listSegments } from '../../runtime/shm/index.js';
+import { Proc, tempDir, waitFor } from '../helpers/procs.js';
+import { pool } from './pool-env.js';
 
 const FIX = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures');
 const MiB = 1 << 20;
@@ -15,21 +16,8 @@ const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const msgs = (p: Proc) => p.json().filter((v) => v.ev === 'msg');
 const poolOf = (pid: number) => listSegments().filter((s) => s.key.startsWith(`qcop-pool/${pid}-`));
 
-let broker: Broker | null = null;
-const clients: Client[] = [];
 
-async function receiver(socket: string, channel: string): Promise<Proc> {
-  const p = new Proc(process.execPath, [path.join(FIX, 'shm-receiver.mjs'), socket, channel]);
-  await p.waitJson((v) => v.ev === 'ready', 10000, 'receiver ready');
-  return p;
-}
 
-async function client(socket: string, options: Record<string, unknown> = {}): Promise<Client> {
-  const c = await connect({ socket, ...options });
-  c.on('error', () => {});
-  clients.push(c);
-  return c;
-}
 
 /** Sends `count` 1 MiB messages, waiting for 'drain' whenever send returns false; `each` runs after every send. */
 async function stream(tx: Client, channel: string, count: number, each: (i: number) => Promise<void> | void = () => {}, refused = () => {}) {
@@ -45,20 +33,14 @@ async function stream(tx: Client, channel: string, count: number, each: (i: numb
   return refusals;
 }
 
-test.after.each(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  cleanup();
-  await broker?.close();
-  broker = null;
-  collectGarbage();
-});
+test.after.each(pool.teardown);
 
 test('a receiver killed with kill -9 mid-stream of 1 MiB messages leaks nothing and the stream goes on', async () => {
   const socket = path.join(tempDir(), 'qcop.sock');
-  broker = await startBroker({ socket });
-  const keep = await receiver(socket, 'stream');
-  const victim = await receiver(socket, 'stream');
-  const tx = await client(socket, { maxPoolBytes: 16 * MiB });
+  pool.broker = await startBroker({ socket });
+  const keep = await pool.receiver(socket, 'stream');
+  const victim = await pool.receiver(socket, 'stream');
+  const tx = await pool.client(socket, { maxPoolBytes: 16 * MiB });
   await stream(tx, 'stream', 60, async (i) => {
     if (i === 20) {
       await waitFor(() => msgs(victim).length >= 10, 10000, 'victim reading');
@@ -85,8 +67,8 @@ test('a broker killed with kill -9 and restarted reclaims the pool of a dead sen
     return b;
   };
   let b = await start();
-  const rx = await receiver(socket, 'restart');
-  const tx = await client(socket, { reconnectMaxDelayMs: 100 });
+  const rx = await pool.receiver(socket, 'restart');
+  const tx = await pool.client(socket, { reconnectMaxDelayMs: 100 });
   const sender = new Proc(process.execPath, [path.join(FIX, 'shm-sender.mjs'), socket, 'restart', String(MiB), '2', '--stay']);
   await sender.waitJson((v) => v.ev === 'flushed', 10000, 'sender done');
   assert.ok(tx.send('restart', 'blob', blob(7)));
@@ -114,11 +96,11 @@ test('a broker killed with kill -9 and restarted reclaims the pool of a dead sen
 
 test('a SIGSTOPped receiver: send returns false, drain follows, nothing lost for the others, the stopped one is told how many it lost', async () => {
   const socket = path.join(tempDir(), 'qcop.sock');
-  broker = await startBroker({ socket });
-  const fast = [await receiver(socket, 'stall'), await receiver(socket, 'stall')];
-  const stopped = await receiver(socket, 'stall');
+  pool.broker = await startBroker({ socket });
+  const fast = [await pool.receiver(socket, 'stall'), await pool.receiver(socket, 'stall')];
+  const stopped = await pool.receiver(socket, 'stall');
   stopped.kill('SIGSTOP');
-  const tx = await client(socket, { maxPoolBytes: 16 * MiB });
+  const tx = await pool.client(socket, { maxPoolBytes: 16 * MiB });
   const N = 80;
   // The stopped receiver keeps the slots it was given valid (SPEC §3); past a quarter of the pool
   // the broker drops for it and tells the sender those slots need not hold it back.
@@ -142,10 +124,10 @@ test('a SIGSTOPped receiver: send returns false, drain follows, nothing lost for
 
 test('under the disconnect policy, a receiver that holds slots without releasing for 5 s is closed and its slots come back', async () => {
   const socket = path.join(tempDir(), 'qcop.sock');
-  broker = await startBroker({ socket, slowConsumer: 'disconnect', logLevel: 'error' });
-  const tx = await client(socket);
-  const rx = await connect({ broker, reconnect: false });
-  clients.push(rx);
+  pool.broker = await startBroker({ socket, slowConsumer: 'disconnect', logLevel: 'error' });
+  const tx = await pool.client(socket);
+  const rx = await connect({ broker: pool.broker!, reconnect: false });
+  pool.clients.push(rx);
   const l = rx.listen('keep', (msg) => void msg.hold()); // never released
   await l.ready;
   tx.send('keep', 'blob', blob(1));

@@ -4,49 +4,26 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connect, startBroker, type Broker, type Client } from '../../runtime/index.js';
-import { collectGarbage, listSegments } from '../../runtime/shm/index.js';
-import { cleanup, Proc, tempDir, waitFor } from '../helpers/procs.js';
+import { connect } from '../../runtime/index.js';
+import { listSegments } from '../../runtime/shm/index.js';
+import { Proc, waitFor } from '../helpers/procs.js';
+import { pool } from './pool-env.js';
 import { freePort, spawnQcopd, stop, TOKEN } from '../conformance/net.js';
 
 const FIX = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const MiB = 1 << 20;
 
-let broker: Broker | null = null;
-const clients: Client[] = [];
 
-async function setup(options: Record<string, unknown> = {}): Promise<string> {
-  const socket = path.join(tempDir(), 'qcop.sock');
-  broker = await startBroker({ socket, ...options });
-  return socket;
-}
 
-async function receiver(socket: string, channel: string, env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  const p = new Proc(process.execPath, [path.join(FIX, 'shm-receiver.mjs'), socket, channel], env);
-  await p.waitJson((v) => v.ev === 'ready', 10000, 'receiver ready');
-  return p;
-}
 
-async function client(socket: string, options: Record<string, unknown> = {}): Promise<Client> {
-  const c = await connect({ socket, ...options });
-  c.on('error', () => {});
-  clients.push(c);
-  return c;
-}
 
-test.after.each(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  cleanup();
-  await broker?.close();
-  broker = null;
-  collectGarbage();
-});
+test.after.each(pool.teardown);
 
 test('1 MiB and 16 MiB Buffers reach four receiver processes intact, through the pool, with no copy in the broker', async () => {
-  const socket = await setup();
-  const rx = await Promise.all([0, 1, 2, 3].map(() => receiver(socket, 'big/data')));
-  const tx = await client(socket);
+  const socket = await pool.setup();
+  const rx = await Promise.all([0, 1, 2, 3].map(() => pool.receiver(socket, 'big/data')));
+  const tx = await pool.client(socket);
   const payloads = [randomBytes(MiB), randomBytes(MiB), randomBytes(16 * MiB), randomBytes(MiB), randomBytes(16 * MiB)];
   for (const p of payloads) {
     if (!tx.send('big/data', 'blob', p)) await new Promise((r) => tx.once('drain', r));
@@ -71,10 +48,10 @@ test('1 MiB and 16 MiB Buffers reach four receiver processes intact, through the
 });
 
 test('data between the threshold and the frame limit still go inline when shm is off, and a receiver without the addon gets them inline', async () => {
-  const socket = await setup();
-  const mapped = await receiver(socket, 'mixed');
-  const plain = await receiver(socket, 'mixed', { QCOP_NATIVE: 'off' });
-  const tx = await client(socket);
+  const socket = await pool.setup();
+  const mapped = await pool.receiver(socket, 'mixed');
+  const plain = await pool.receiver(socket, 'mixed', { QCOP_NATIVE: 'off' });
+  const tx = await pool.client(socket);
   const mid = randomBytes(512 << 10);
   const big = randomBytes(2 * MiB);
   tx.send('mixed', 'mid', mid);
@@ -97,8 +74,8 @@ test('data between the threshold and the frame limit still go inline when shm is
 });
 
 test('without the addon (QCOP_NATIVE=off) 2 MiB fails EMSGSIZE with the reason, 100 KiB still goes inline', async () => {
-  const socket = await setup();
-  const rx = await receiver(socket, 'off');
+  const socket = await pool.setup();
+  const rx = await pool.receiver(socket, 'off');
   const p = new Proc(process.execPath, [path.join(FIX, 'shm-sender.mjs'), socket, 'off', String(2 * MiB) + ',' + String(100 << 10)], { QCOP_NATIVE: 'off' });
   const refused = await p.waitJson((v) => v.ev === 'refused', 10000, 'refusal');
   assert.is(refused.code, 'EMSGSIZE');
@@ -113,20 +90,20 @@ test('without the addon (QCOP_NATIVE=off) 2 MiB fails EMSGSIZE with the reason, 
 });
 
 test('a client with shm: false, or data above maxPoolBytes, gets EMSGSIZE naming the reason', async () => {
-  const socket = await setup();
-  const off = await client(socket, { shm: false });
+  const socket = await pool.setup();
+  const off = await pool.client(socket, { shm: false });
   assert.throws(() => off.send('x', 'y', Buffer.alloc(2 * MiB)), /EMSGSIZE.*shm: false/);
-  const small = await client(socket, { maxPoolBytes: 4 * MiB });
+  const small = await pool.client(socket, { maxPoolBytes: 4 * MiB });
   assert.throws(() => small.send('x', 'y', Buffer.alloc(1.5 * MiB)), /EMSGSIZE.*maxPoolBytes/);
   assert.ok(small.send('x', 'y', Buffer.alloc(0.75 * MiB)));
   assert.equal(await small.flush(), { messages: 1, unrouted: 1 });
 });
 
 test('in-process clients use the pool too; msg.copyData() stays valid, msg.bytes only during the handler or a hold()', async () => {
-  const socket = await setup();
-  const a = await client(socket);
-  const b = await connect({ broker: broker! });
-  clients.push(b);
+  const socket = await pool.setup();
+  const a = await pool.client(socket);
+  const b = await connect({ broker: pool.broker! });
+  pool.clients.push(b);
   const payload = randomBytes(MiB);
   const seen: Array<{ data: unknown; msgBytes: () => Buffer; held?: Buffer; release?: () => void }> = [];
   const l = b.listen('hold', (msg) => {
@@ -149,10 +126,10 @@ test('in-process clients use the pool too; msg.copyData() stays valid, msg.bytes
 });
 
 test('while a large send waits for a slot, later sends and flush wait behind it: order is kept, nothing lost, drain follows', async () => {
-  const socket = await setup();
-  const tx = await client(socket, { maxPoolBytes: 4 * MiB, highWaterMark: 4 * MiB });
-  const rx = await connect({ broker: broker! });
-  clients.push(rx);
+  const socket = await pool.setup();
+  const tx = await pool.client(socket, { maxPoolBytes: 4 * MiB, highWaterMark: 4 * MiB });
+  const rx = await connect({ broker: pool.broker! });
+  pool.clients.push(rx);
   const order: string[] = [];
   let lost = 0;
   rx.on('lost', ({ count }: { count: number }) => (lost += count));
@@ -178,8 +155,8 @@ test('while a large send waits for a slot, later sends and flush wait behind it:
 
 test('pool segments are 0600, or 0660 with the broker group, so exactly those who may receive can read them', async () => {
   for (const group of [undefined, process.getgid!()]) {
-    const socket = await setup(group === undefined ? {} : { group });
-    const tx = await client(socket);
+    const socket = await pool.setup(group === undefined ? {} : { group });
+    const tx = await pool.client(socket);
     tx.send('perm', 'blob', Buffer.alloc(MiB));
     await tx.flush();
     const mine = listSegments().filter((x) => x.key.startsWith(`qcop-pool/${process.pid}-`));
@@ -188,8 +165,8 @@ test('pool segments are 0600, or 0660 with the broker group, so exactly those wh
     assert.is(st.mode & 0o777, group === undefined ? 0o600 : 0o660);
     if (group !== undefined) assert.is(st.gid, group);
     await tx.close();
-    await broker!.close();
-    broker = null;
+    await pool.broker!.close();
+    pool.broker = null;
   }
 });
 
@@ -198,13 +175,13 @@ test('a TCP receiver never maps: it gets data up to the frame limit inline and a
   const qcopd = await spawnQcopd(['--tcp', `127.0.0.1:${port}`, '--tcp-token', TOKEN]);
   try {
     const remote = await connect({ url: `tcp://127.0.0.1:${port}`, transport: { token: TOKEN } });
-    clients.push(remote);
+    pool.clients.push(remote);
     const got: Array<[string, boolean, string]> = [];
     let lost = 0;
     remote.on('lost', ({ count }: { count: number }) => (lost += count));
     const l = remote.listen('tcp/big', (msg) => got.push([msg.message, msg.shared, sha(msg.data as Buffer)]));
     await l.ready;
-    const tx = await client(qcopd.socket);
+    const tx = await pool.client(qcopd.socket);
     const mid = randomBytes(700 << 10);
     tx.send('tcp/big', 'mid', mid);
     tx.send('tcp/big', 'big', randomBytes(3 * MiB));

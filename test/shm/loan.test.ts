@@ -1,50 +1,24 @@
 // Zero-copy sends (docs/SHM.md §9): client.loan() hands out pool memory the sender fills in place; send() writes only a descriptor.
 import { createHash, randomFillSync } from 'node:crypto';
-import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { connect, startBroker, type Broker, type Client } from '../../runtime/index.js';
-import { collectGarbage } from '../../runtime/shm/index.js';
-import { cleanup, Proc, tempDir, waitFor } from '../helpers/procs.js';
+import { startBroker } from '../../runtime/index.js';
+import { waitFor } from '../helpers/procs.js';
+import { pool } from './pool-env.js';
 
-const FIX = path.join(path.dirname(new URL(import.meta.url).pathname), 'fixtures');
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 const MiB = 1 << 20;
 
-let broker: Broker | null = null;
-const clients: Client[] = [];
 
-async function setup(options: Record<string, unknown> = {}): Promise<string> {
-  const socket = path.join(tempDir(), 'qcop.sock');
-  broker = await startBroker({ socket, ...options });
-  return socket;
-}
 
-async function client(socket: string, options: Record<string, unknown> = {}): Promise<Client> {
-  const c = await connect({ socket, ...options });
-  c.on('error', () => {});
-  clients.push(c);
-  return c;
-}
 
-async function receiver(socket: string, channel: string): Promise<Proc> {
-  const p = new Proc(process.execPath, [path.join(FIX, 'shm-receiver.mjs'), socket, channel]);
-  await p.waitJson((v) => v.ev === 'ready', 10000, 'receiver ready');
-  return p;
-}
 
-test.after.each(async () => {
-  for (const c of clients.splice(0)) await c.close();
-  cleanup();
-  await broker?.close();
-  broker = null;
-  collectGarbage();
-});
+test.after.each(pool.teardown);
 
 test('1 MiB and 16 MiB written in place into loans reach four receiver processes intact; only descriptors are written', async () => {
-  const socket = await setup();
-  const rx = await Promise.all([0, 1, 2, 3].map(() => receiver(socket, 'cam/frame')));
-  const tx = await client(socket);
+  const socket = await pool.setup();
+  const rx = await Promise.all([0, 1, 2, 3].map(() => pool.receiver(socket, 'cam/frame')));
+  const tx = await pool.client(socket);
   const sums: string[] = [];
   for (const size of [MiB, 16 * MiB, MiB, 16 * MiB]) {
     let b = tx.loan(size);
@@ -78,15 +52,15 @@ test('1 MiB and 16 MiB written in place into loans reach four receiver processes
 });
 
 test('loans: small or impossible sizes, shm off, giving back, a full pool', async () => {
-  const socket = await setup();
-  const tx = await client(socket, { maxPoolBytes: 8 * MiB });
+  const socket = await pool.setup();
+  const tx = await pool.client(socket, { maxPoolBytes: 8 * MiB });
   assert.throws(() => tx.loan(-1), /EINVAL/);
   assert.throws(() => tx.loan(1.5), /EINVAL/);
   assert.throws(() => tx.loan(4 * MiB), /EMSGSIZE.*maxPoolBytes/, 'more than a quarter of the pool and the frame limit: refused before allocating');
   const small = tx.loan(100)!;
   assert.is(tx.poolInUse.slots, 0, 'at or below shmThreshold a loan is an ordinary buffer');
   small.fill(1);
-  const off = await client(socket, { shm: false });
+  const off = await pool.client(socket, { shm: false });
   const plain = off.loan(512 << 10)!;
   assert.is(off.poolInUse.slots, 0, 'without the pool, an ordinary buffer');
   assert.throws(() => off.loan(2 * MiB), /EMSGSIZE.*shm: false/);
@@ -111,9 +85,9 @@ test('loans: small or impossible sizes, shm off, giving back, a full pool', asyn
 });
 
 test('a loan outstanding while the broker restarts is sent, as a copy, to the new broker', async () => {
-  const socket = await setup();
-  const tx = await client(socket);
-  const rx = await client(socket);
+  const socket = await pool.setup();
+  const tx = await pool.client(socket);
+  const rx = await pool.client(socket);
   const got: string[] = [];
   const l = rx.listen('restart', (m) => got.push(sha(m.data as Buffer)));
   await l.ready;
@@ -121,8 +95,8 @@ test('a loan outstanding while the broker restarts is sent, as a copy, to the ne
   randomFillSync(b);
   const sum = sha(b);
   const back = Promise.all([tx, rx].map((c) => new Promise((r) => c.once('reconnected', r))));
-  await broker!.close();
-  broker = await startBroker({ socket });
+  await pool.broker!.close();
+  pool.broker = await startBroker({ socket });
   await back;
   assert.is(b.length, MiB, 'the loan stayed mapped');
   tx.send('restart', 'frame', b);
@@ -133,9 +107,9 @@ test('a loan outstanding while the broker restarts is sent, as a copy, to the ne
 });
 
 test('msg.data of a shared message is zero copy (a view of the mapping); copyData() is the receiver\'s own', async () => {
-  const socket = await setup();
-  const tx = await client(socket);
-  const rx = await client(socket);
+  const socket = await pool.setup();
+  const tx = await pool.client(socket);
+  const rx = await pool.client(socket);
   const seen: Array<{ view: Buffer; copy: Buffer }> = [];
   const l = rx.listen('view', (m) => seen.push({ view: m.data as Buffer, copy: m.copyData() as Buffer }));
   await l.ready;
