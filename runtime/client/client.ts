@@ -32,6 +32,8 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     this.checkOpen();
     this.checkNames(channel, message);
     if (data instanceof Uint8Array) {
+      // Before a loan is taken back, so that a refused send leaves it to the caller.
+      this.large.checkRoom();
       const loaned = this.large.shm.pool.claim(data);
       if (loaned?.slot) {
         if (this.large.sendLoan(channel, message, this.newId(), loaned.slot, data.length)) return this.afterSend();

@@ -17,8 +17,8 @@ const HEAD_AT = LOAN_HEAD - 5;
 /** A large send waiting for a slot, or a frame (with its request, if any) queued behind one. */
 export interface Item<P> { frame?: Buffer; pending?: P; big?: BigSend }
 
-/** Bytes an item holds in the client. */
-export const itemBytes = (i: Item<unknown>): number => i.frame?.length ?? i.big!.payload.length;
+/** Bytes an item holds in the client (a loan's are in the pool, bounded by it, and count nothing). */
+export const itemBytes = (i: Item<unknown>): number => i.frame?.length ?? (i.big!.slot ? 0 : i.big!.payload.length);
 
 /** What the large-message path needs from the client. */
 export interface LargeHost<P> {
@@ -60,11 +60,16 @@ export class LargeSends<P> {
 
   /** Queues an item behind the held ones; ENOBUFS once the queue already holds the high-water mark. */
   hold(item: Item<P>): void {
-    if (this.bytes >= this.hwm) {
-      throw new QcopError('ENOBUFS', `the shared-memory pool is full and ${this.bytes} bytes already wait for it (high-water mark ${this.hwm}); wait for 'drain'`);
-    }
+    this.checkRoom();
     this.held.push(item);
     this.bytes += itemBytes(item);
+  }
+
+  /** ENOBUFS once the held queue already holds the high-water mark: checked before anything is taken. */
+  checkRoom(): void {
+    if (this.held.length > 0 && this.bytes >= this.hwm) {
+      throw new QcopError('ENOBUFS', `the shared-memory pool is full and ${this.bytes} bytes already wait for it (high-water mark ${this.hwm}); wait for 'drain'`);
+    }
   }
 
   /** Sends through a slot now, or holds the data until one frees; false when held. */

@@ -8,7 +8,7 @@ import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { decodeName } from '../protocol/names.js';
 import { FrameParser } from '../protocol/parser.js';
 import type { Target } from './dial.js';
-import { LargeSends, type BigSend, type Item } from './large-send.js';
+import { LargeSends, itemBytes, type BigSend, type Item } from './large-send.js';
 import type { ShmOptions } from './shm-link.js';
 
 /** Options a client is created with (see `connect()`). */
@@ -350,9 +350,9 @@ export abstract class ClientSession extends EventEmitter {
     if (this.state === 'closed' || this.state === 'connecting') return;
     this.state = 'disconnected';
     // Held sends were never written: they go first when the connection is back (PROTOCOL 8.7).
-    const heldBytes = this.large.heldBytes;
-    this.backlog = [...this.large.disconnected(), ...this.backlog];
-    this.backlogBytes += heldBytes;
+    const held = this.large.disconnected();
+    this.backlog = [...held, ...this.backlog];
+    for (const item of held) this.backlogBytes += itemBytes(item);
     // Calls and counted sends may or may not have reached the broker: never guess, reject them.
     this.failPending((p) => p.inFlight && !p.idempotent, `connection to ${this.where} lost`);
     const unconfirmed = this.unconfirmed;

@@ -84,6 +84,21 @@ test('loans: small or impossible sizes, shm off, giving back, a full pool', asyn
   assert.ok(off.send('x', 'y', plain) && tx.send('x', 'y', small), 'ordinary loans send as usual');
 });
 
+test('loans waiting behind held sends cost no client memory; a send refused with ENOBUFS leaves its loan to the caller', async () => {
+  const socket = await pool.setup();
+  const tx = await pool.client(socket, { maxPoolBytes: 4 * MiB, highWaterMark: MiB });
+  const loans = [0, 1, 2, 3].map(() => tx.loan(MiB - 8)!);
+  assert.ok(loans.every((b) => b && b.length === MiB - 8), 'four loans fill the 4 MiB pool');
+  assert.not.ok(tx.send('full', 'blob', Buffer.alloc(900 << 10)), 'no slot: held');
+  for (const b of loans.slice(2)) assert.not.ok(tx.send('full', 'frame', b), 'a loan waits behind the held send, in order');
+  assert.ok(tx.bufferedBytes < MiB, `only the held copy counts (${tx.bufferedBytes} bytes)`);
+  assert.not.ok(tx.send('full', 'blob', Buffer.alloc(900 << 10)));
+  assert.throws(() => tx.send('full', 'frame', loans[0]), /ENOBUFS/, 'past the high-water mark');
+  assert.ok(tx.unloan(loans[0]!), 'the refused loan is still outstanding');
+  assert.not.ok(tx.send('full', 'frame', loans[1]));
+  assert.equal(await tx.flush(), { messages: 5, unrouted: 5 }, 'everything else was routed');
+});
+
 test('a loan outstanding while the broker restarts is sent, as a copy, to the new broker', async () => {
   const socket = await pool.setup();
   const tx = await pool.client(socket);
