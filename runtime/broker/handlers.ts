@@ -2,7 +2,7 @@
 import {
   DEFAULT_CALL_TIMEOUT_MS, Flag, HEADER_SIZE, KIND_NAMES, Kind, MAX_CALL_TIMEOUT_MS, Off, PROTOCOL_VERSION,
 } from '../protocol/constants.js';
-import { decodeControl, encodeControl } from '../protocol/data.js';
+import { decodeControl, encodeControl } from '../protocol/control.js';
 import { isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { channelProblem, decodeName, isPattern, messageProblem, printableAscii } from '../protocol/names.js';

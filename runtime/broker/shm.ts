@@ -1,6 +1,6 @@
 // Large messages by descriptor in the broker: senders' pool segments, slot references per receiver, frees (PROTOCOL 8).
 import { Flag, Kind, MSG_DESCRIPTOR_BYTES, Off, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
-import { decodeControl } from '../protocol/data.js';
+import { decodeControl } from '../protocol/control.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { native, nativeAvailable } from '../native/index.js';
 import { attachPoolSegment, type PoolSegment } from '../shm/pool-segment.js';

@@ -1,6 +1,7 @@
 // The client's API: send, flush, deliver, isRegistered, call, listen, watch; dispatch of what the broker sends.
 import { DEFAULT_CALL_TIMEOUT_MS, Flag, HEADER_SIZE, Kind, MAX_CALL_TIMEOUT_MS } from '../protocol/constants.js';
-import { decodeControl, decodeData, encodeData } from '../protocol/data.js';
+import { decodeData, encodeData } from '../protocol/data.js';
+import { decodeControl } from '../protocol/control.js';
 import { QcopError, isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { LastName, channelProblem, decodeName, isPattern, messageProblem } from '../protocol/names.js';

@@ -1,6 +1,6 @@
 // The client's large-message path (PROTOCOL 8): pool slots for sends, the queue held behind a full pool, Msg|Shm receipt.
 import { Flag, Kind } from '../protocol/constants.js';
-import { encodeControl } from '../protocol/data.js';
+import { encodeControl } from '../protocol/control.js';
 import { QcopError } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import type { Listener } from './handles.js';

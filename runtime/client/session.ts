@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { HEADER_SIZE, KIND_NAMES, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
-import { encodeControl } from '../protocol/data.js';
+import { encodeControl } from '../protocol/control.js';
 import { QcopError } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { decodeName } from '../protocol/names.js';

@@ -24,11 +24,3 @@ export function decodeData(bytes: Uint8Array, copy = false): unknown {
   return decoder.decode(input);
 }
 
-/** Encodes a control payload (welcome, flush result, stats): a CBOR map. */
-export const encodeControl = encodeData;
-
-/** Decodes a control payload; returns `{}` for an empty one. */
-export function decodeControl(bytes: Uint8Array): Record<string, unknown> {
-  const value = decodeData(bytes);
-  return value !== null && typeof value === 'object' ? (value as Record<string, unknown>) : {};
-}

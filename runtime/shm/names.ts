@@ -1,5 +1,6 @@
 // Keys of shared segments and semaphores: validation (SPEC §3) and the safe, per-uid system names they map to.
-import { createHash } from 'node:crypto';
+import type { Hash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { QcopError } from '../protocol/errors.js';
 import { channelProblem } from '../protocol/names.js';
 
@@ -54,6 +55,8 @@ export function systemName(kind: ShmKind, key: string, uid = currentUid()): stri
   const head = `/${NAME_PREFIX}${uid}.${KIND_TAG[kind]}.`;
   const escaped = escapeKey(key);
   if (head.length + escaped.length <= MAX_NAME) return head + escaped;
+  // node:crypto is loaded only here, for the rare long key: it costs a daemon about 1 MiB at start.
+  const { createHash } = createRequire(import.meta.url)('node:crypto') as { createHash(algorithm: string): Hash };
   return `${head}~${createHash('sha256').update(key).digest('hex').slice(0, 48)}`;
 }
 

@@ -1,5 +1,6 @@
 // Fuzz inputs: valid frames, mutated frames and garbage, generated from a seeded PRNG, and what the broker should do with them.
-import { decodeControl, encodeData } from '../../runtime/protocol/data.js';
+import { encodeData } from '../../runtime/protocol/data.js';
+import { decodeControl } from '../../runtime/protocol/control.js';
 import { decodeName } from '../../runtime/protocol/names.js';
 import { FrameParser } from '../../runtime/protocol/parser.js';
 import { K, Rng, helloFrame, rawFrame } from './raw.js';

@@ -1,6 +1,6 @@
 // Fuzz plumbing: a seeded PRNG, raw frame building from bytes, a raw socket that records what the broker answers.
 import * as net from 'node:net';
-import { encodeControl } from '../../runtime/protocol/data.js';
+import { encodeControl } from '../../runtime/protocol/control.js';
 import { FrameParser } from '../../runtime/protocol/parser.js';
 
 /** Kinds used by the fuzzer, as plain numbers (the runtime's const enums are not values at run time). */

@@ -1,7 +1,7 @@
 // A raw protocol peer for tests: writes hand-made frames, reads the broker's frames back.
 import * as net from 'node:net';
 import { Kind, PROTOCOL_VERSION } from '../../runtime/protocol/constants.js';
-import { encodeControl } from '../../runtime/protocol/data.js';
+import { encodeControl } from '../../runtime/protocol/control.js';
 import { encodeFrame, type Frame } from '../../runtime/protocol/frame.js';
 import { FrameParser } from '../../runtime/protocol/parser.js';
 

@@ -5,7 +5,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startBroker, type Broker } from '../../runtime/index.js';
 import { Flag, Kind, PROTOCOL_VERSION } from '../../runtime/protocol/constants.js';
-import { decodeControl, encodeControl } from '../../runtime/protocol/data.js';
+import { decodeControl, encodeControl } from '../../runtime/protocol/control.js';
 import { encodeFrame, payloadOf, type Frame } from '../../runtime/protocol/frame.js';
 import { FrameParser } from '../../runtime/protocol/parser.js';
 import { createPoolSegment, type PoolSegment } from '../../runtime/shm/pool-segment.js';

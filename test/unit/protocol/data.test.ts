@@ -1,7 +1,8 @@
 // Message data as CBOR (SPEC §1, PROTOCOL 7): what goes in comes out, and no data is the empty payload.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decodeControl, decodeData, encodeControl, encodeData } from '../../../runtime/protocol/data.js';
+import { decodeData, encodeData } from '../../../runtime/protocol/data.js';
+import { decodeControl, encodeControl } from '../../../runtime/protocol/control.js';
 
 function roundTrip(value: unknown): unknown {
   return decodeData(encodeData(value));
