@@ -3,8 +3,8 @@ import { DEFAULT_CALL_TIMEOUT_MS, Flag, HEADER_SIZE, Kind, MAX_CALL_TIMEOUT_MS }
 import { decodeData, encodeData } from '../protocol/data.js';
 import { decodeControl } from '../protocol/control.js';
 import { QcopError, isErrorCode } from '../protocol/errors.js';
-import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
-import { LastName, channelProblem, decodeName, isPattern, messageProblem } from '../protocol/names.js';
+import { byteStringHeadSize, encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
+import { LastName, NameBytes, channelProblem, decodeName, isPattern, messageProblem } from '../protocol/names.js';
 import { Listener, Watch, type HandleOwner, type WatchEvent } from './handles.js';
 import { ListenerTable } from './listener-table.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
@@ -21,6 +21,8 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   private readonly lastChannel = new LastName();
   private readonly lastMessage = new LastName();
   private readonly validated = new Set<string>();
+  /** UTF-8 bytes of the names this client sends on. */
+  private readonly names = new NameBytes();
 
   /**
    * Sends a message to every process listening on `channel` (SPEC §2). Returns false once the
@@ -35,15 +37,21 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     if (data instanceof Uint8Array) {
       // Before a loan is taken back, so that a refused send leaves it to the caller.
       this.large.checkRoom();
-      const loaned = this.large.shm.pool.claim(data);
+      const loaned = this.large.shm.pool.outstanding > 0 ? this.large.shm.pool.claim(data) : undefined;
       if (loaned?.slot) {
         if (this.large.sendLoan(channel, message, this.newId(), loaned.slot, data.length)) return this.afterSend();
         this.unconfirmed++;
         this.needDrain = true;
         return false;
       }
-      if (loaned) data = loaned.copy;
-      if (this.large.direct(channel, message, data as Uint8Array)) return this.afterSend();
+      const bytes = loaned ? loaned.copy : data;
+      if (this.large.direct(channel, message, bytes)) return this.afterSend();
+      if (!this.large.shm.wants(byteStringHeadSize(bytes.length) + bytes.length)) {
+        // The common small case: CBOR head and bytes go straight into the frame, no encoder, one copy.
+        this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.get(channel), this.names.get(message), bytes, true));
+        return this.afterSend();
+      }
+      data = bytes;
     }
     const payload = encodeData(data);
     const shm = this.large.shm;
@@ -54,7 +62,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
         return false;
       }
     } else {
-      this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, channel, message, payload));
+      this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.get(channel), this.names.get(message), payload));
     }
     return this.afterSend();
   }

@@ -43,6 +43,8 @@ export class SendPool {
   private readonly byMemory = new Map<ArrayBuffer, Segment>();
   private usedBytes = 0;
   private laggingBytes = 0;
+  /** Loans handed out and not yet claimed or given back (send() looks a buffer up only while there are any). */
+  outstanding = 0;
   /** Bytes of slots lent and not yet sent: the producer's own, not in flight. */
   private loanedBytes = 0;
   private nextSlot = 0;
@@ -101,6 +103,7 @@ export class SendPool {
     const s = this.slots.get(slot.id)!.segment;
     const buffer = slot.buffer.subarray(LOAN_HEAD);
     s.loans.set(buffer.byteOffset, slot);
+    this.outstanding++;
     this.loanedBytes += this.slots.get(slot.id)!.length;
     return buffer;
   }
@@ -114,6 +117,7 @@ export class SendPool {
     const slot = s?.loans.get(data.byteOffset);
     if (!s || !slot || data.length > slot.length - LOAN_HEAD) return undefined;
     s.loans.delete(data.byteOffset);
+    this.outstanding--;
     if (!s.dropped) {
       this.loanedBytes -= this.slots.get(slot.id)!.length;
       return { slot };
@@ -129,6 +133,7 @@ export class SendPool {
     const slot = s?.loans.get(data.byteOffset);
     if (!s || !slot) return false;
     s.loans.delete(data.byteOffset);
+    this.outstanding--;
     if (s.dropped) this.closeDropped(s);
     else {
       this.loanedBytes -= this.slots.get(slot.id)!.length;
@@ -137,12 +142,7 @@ export class SendPool {
     return true;
   }
 
-  /** Outstanding loans. */
-  get loans(): number {
-    let n = 0;
-    for (const s of this.byMemory.values()) n += s.loans.size;
-    return n;
-  }
+
 
   /** Returns a slot (Freed from the broker); false for an id this pool did not hand out. */
   free(id: number): boolean {

@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { HEADER_SIZE, KIND_NAMES, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeControl } from '../protocol/control.js';
 import { QcopError } from '../protocol/errors.js';
-import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
+import { byteStringHeadSize, encodeFrame, nameLength, payloadOf, type Frame } from '../protocol/frame.js';
 import { decodeName } from '../protocol/names.js';
 import { FrameParser } from '../protocol/parser.js';
 import type { Target } from './dial.js';
@@ -132,9 +132,10 @@ export abstract class ClientSession extends EventEmitter {
     if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
   }
 
-  protected buildFrame(kind: Kind, flags: number, id: number, aux: number, channel: string, message: string, payload?: Uint8Array): Buffer {
-    this.checkFrameSize(kind, flags, HEADER_SIZE + Buffer.byteLength(channel) + Buffer.byteLength(message) + (payload?.length ?? 0));
-    return encodeFrame(kind, flags, id, aux, channel, message, payload);
+  protected buildFrame(kind: Kind, flags: number, id: number, aux: number, channel: string | Uint8Array, message: string | Uint8Array, payload?: Uint8Array, asByteString = false): Buffer {
+    const data = payload ? payload.length + (asByteString ? byteStringHeadSize(payload.length) : 0) : 0;
+    this.checkFrameSize(kind, flags, HEADER_SIZE + nameLength(channel) + nameLength(message) + data);
+    return encodeFrame(kind, flags, id, aux, channel, message, payload, asByteString);
   }
 
   /** EMSGSIZE, before anything is allocated, for `bytes` of data that no send() of this client can carry. */

@@ -19,32 +19,71 @@ const EMPTY = Buffer.alloc(0);
 
 type Utf8Writable = Buffer & { utf8Write(s: string, offset: number, length: number): number };
 
-/** Encodes one frame. Names must already be validated; they are at most 255 bytes each. */
+/** Bytes of the CBOR head of a byte string of `n` bytes (major type 2, shortest form; n < 2^32). */
+export const byteStringHeadSize = (n: number): number => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
+
+/** Byte length of a name given as a string or as its UTF-8 bytes. */
+export const nameLength = (name: string | Uint8Array): number => (typeof name !== 'string' ? name.length : name.length === 0 ? 0 : Buffer.byteLength(name, 'utf8'));
+
+function put32(buf: Buffer, at: number, v: number): void {
+  buf[at] = v;
+  buf[at + 1] = v >>> 8;
+  buf[at + 2] = v >>> 16;
+  buf[at + 3] = v >>> 24;
+}
+
+function putName(buf: Buffer, at: number, name: string | Uint8Array, len: number): number {
+  if (len === 0) return at;
+  // utf8Write skips Buffer#write's argument parsing; it exists on every Node Buffer.
+  if (typeof name === 'string') return at + (buf as Utf8Writable).utf8Write(name, at, len);
+  for (let i = 0; i < len; i++) buf[at + i] = name[i]!;
+  return at + len;
+}
+
+/**
+ * Encodes one frame. Names must already be validated; they are at most 255 bytes each, given as
+ * strings or as their UTF-8 bytes (a sender's cache). With `asByteString` the payload is `payload`
+ * as CBOR data, a byte string: head and bytes are written straight into the frame (what cbor-x
+ * would produce, without its copy).
+ */
 export function encodeFrame(
   kind: Kind,
   flags: number,
   id: number,
   aux: number,
-  channel: string,
-  message: string,
+  channel: string | Uint8Array,
+  message: string | Uint8Array,
   payload: Uint8Array = EMPTY,
+  asByteString = false,
 ): Buffer {
-  const channelLen = channel.length === 0 ? 0 : Buffer.byteLength(channel, 'utf8');
-  const messageLen = message.length === 0 ? 0 : Buffer.byteLength(message, 'utf8');
-  const total = HEADER_SIZE + channelLen + messageLen + payload.length;
+  const channelLen = nameLength(channel);
+  const messageLen = nameLength(message);
+  const n = payload.length;
+  const head = asByteString ? byteStringHeadSize(n) : 0;
+  const total = HEADER_SIZE + channelLen + messageLen + head + n;
   const buf = Buffer.allocUnsafe(total);
-  buf.writeUInt32LE(total, Off.Length);
+  put32(buf, Off.Length, total);
   buf[Off.Kind] = kind;
   buf[Off.Flags] = flags;
   buf[Off.ChannelLen] = channelLen;
   buf[Off.MessageLen] = messageLen;
-  buf.writeUInt32LE(id >>> 0, Off.Id);
-  buf.writeUInt32LE(aux >>> 0, Off.Aux);
-  let at = HEADER_SIZE;
-  // utf8Write skips Buffer#write's argument parsing; it exists on every Node Buffer.
-  if (channelLen) at += (buf as Utf8Writable).utf8Write(channel, at, channelLen);
-  if (messageLen) at += (buf as Utf8Writable).utf8Write(message, at, messageLen);
-  if (payload.length) buf.set(payload, at);
+  put32(buf, Off.Id, id >>> 0);
+  put32(buf, Off.Aux, aux >>> 0);
+  let at = putName(buf, HEADER_SIZE, channel, channelLen);
+  at = putName(buf, at, message, messageLen);
+  if (head === 1) buf[at++] = 0x40 | n;
+  else if (head === 2) {
+    buf[at++] = 0x58;
+    buf[at++] = n;
+  } else if (head === 3) {
+    buf[at++] = 0x59;
+    buf[at++] = n >>> 8;
+    buf[at++] = n;
+  } else if (head === 5) {
+    buf[at++] = 0x5a;
+    at = buf.writeUInt32BE(n, at);
+  }
+  if (n) buf.set(payload, at);
   return buf;
 }
 

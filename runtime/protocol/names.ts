@@ -99,12 +99,31 @@ export class LastName {
   /** The string for bytes [start, end) of `buf` if they equal the remembered ones, else null. */
   get(buf: Buffer, start: number, end: number): string | null {
     const n = end - start;
-    if (n !== this.bytes.length || n === 0) return null;
-    return buf.compare(this.bytes, 0, n, start, end) === 0 ? this.name : null;
+    const b = this.bytes;
+    if (n !== b.length || n === 0) return null;
+    // Names are short: a loop beats a call into Buffer#compare.
+    if (n > 64) return buf.compare(b, 0, n, start, end) === 0 ? this.name : null;
+    for (let i = 0; i < n; i++) if (buf[start + i] !== b[i]) return null;
+    return this.name;
   }
 
   set(buf: Buffer, start: number, end: number, name: string): void {
     this.bytes = Buffer.from(buf.subarray(start, end));
     this.name = name;
+  }
+}
+
+/** UTF-8 bytes of the names a sender uses, encoded once (a bounded cache, emptied when full). */
+export class NameBytes {
+  private readonly map = new Map<string, Buffer>();
+
+  get(name: string): Buffer {
+    let b = this.map.get(name);
+    if (b === undefined) {
+      if (this.map.size >= 512) this.map.clear();
+      b = Buffer.from(name, 'utf8');
+      this.map.set(name, b);
+    }
+    return b;
   }
 }

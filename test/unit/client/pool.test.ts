@@ -72,7 +72,7 @@ test('loans: an 8-byte-aligned buffer inside a slot; claimed once (also as a pre
     const a = p.loan(1000)!;
     assert.is(a.length, 1000);
     assert.is(a.byteOffset % 8, 0, 'aligned for typed arrays');
-    assert.is(p.loans, 1);
+    assert.is(p.outstanding, 1);
     assert.is(p.inUse.bytes, 1024, 'one 64-byte-rounded slot for head and data');
     assert.is(p.claim(Buffer.alloc(1000)), undefined, 'an ordinary buffer is no loan');
     assert.is(p.claim(a.subarray(1)), undefined, 'a view not starting at the loan is no loan');
@@ -80,7 +80,7 @@ test('loans: an 8-byte-aligned buffer inside a slot; claimed once (also as a pre
     assert.ok(c.slot, 'a prefix claims the loan');
     assert.is(c.slot.length, LOAN_HEAD + 1000);
     assert.is(p.claim(a), undefined, 'claimed once');
-    assert.is(p.loans, 0);
+    assert.is(p.outstanding, 0);
     const b = p.loan(5000)!;
     assert.ok(p.unloan(b));
     assert.not.ok(p.unloan(b), 'given back once');
@@ -103,7 +103,7 @@ test('a loan outstanding when the pool is reset stays mapped, and comes back as 
   assert.is(b.length, MiB, 'the other loan keeps the segment mapped');
   assert.ok(p.unloan(b));
   assert.is(b.length, 0, 'unmapped once its last loan is back');
-  assert.is(p.loans, 0);
+  assert.is(p.outstanding, 0);
 });
 
 test.run();

@@ -158,4 +158,24 @@ test('control payloads are CBOR maps; an empty or non-map payload reads as {}', 
   assert.equal(decodeControl(encodeData(5)), {});
 });
 
+test('the decoder\'s fast paths return what cbor-x returns (byte strings, small integers, simple values)', async () => {
+  const { Decoder } = await import('cbor-x');
+  const reference = new Decoder({ useRecords: false, mapsAsObjects: true });
+  const values: unknown[] = [0, 1, 23, -1, -24, 24, -25, true, false, null, Buffer.alloc(0)];
+  for (const n of [1, 23, 24, 255, 256, 65535, 65536, 70000]) values.push(Buffer.alloc(n, n & 0xff));
+  for (const v of values) {
+    const bytes = encodeData(v);
+    const got = decodeData(bytes);
+    assert.equal(got, reference.decode(bytes), `${bytes.subarray(0, 6).toString('hex')}`);
+    if (Buffer.isBuffer(v)) {
+      assert.ok(Buffer.isBuffer(got), 'a Buffer');
+      assert.is((got as Buffer).buffer, bytes.buffer, 'zero copy');
+      assert.is.not((decodeData(bytes, true) as Buffer).buffer, bytes.buffer, 'copied on request');
+    }
+  }
+  assert.is(decodeData(Buffer.from([0xf7])), undefined);
+  // A byte string followed by more bytes is not one item: the full decoder decides.
+  assert.throws(() => decodeData(Buffer.from([0x41, 0x01, 0x02])));
+});
+
 test.run();

@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HEADER_SIZE, Off } from '../../../runtime/protocol/constants.js';
-import { channelBytes, encodeFrame, messageBytes, payloadLength, payloadOf, type Frame } from '../../../runtime/protocol/frame.js';
+import { byteStringHeadSize, channelBytes, encodeFrame, messageBytes, payloadLength, payloadOf, type Frame } from '../../../runtime/protocol/frame.js';
 import { FrameParser } from '../../../runtime/protocol/parser.js';
 
 function parseOne(buf: Buffer): Frame {
@@ -74,6 +74,26 @@ test('the payload views share memory with the frame', () => {
 test('a Uint8Array payload is accepted like a Buffer', () => {
   const f = parseOne(encodeFrame(0x04, 0, 1, 0, 'a', 'b', new Uint8Array([1, 2, 3])));
   assert.is(payloadOf(f).toString('hex'), '010203');
+});
+
+test('a byte string written straight into the frame is exactly what the data encoder produces', async () => {
+  const { encodeData } = await import('../../../runtime/protocol/data.js');
+  for (const n of [0, 1, 23, 24, 255, 256, 65535, 65536, 70000]) {
+    const data = Buffer.alloc(n, 7);
+    const f = parseOne(encodeFrame(0x04, 0, 1, 0, 'ch', 'msg()', data, true));
+    assert.equal(payloadOf(f), encodeData(data), `${n} bytes`);
+    assert.is(payloadOf(f).length, byteStringHeadSize(n) + n);
+  }
+});
+
+test('names given as their UTF-8 bytes (the sender\'s cache) make the same frame as strings', () => {
+  for (const [ch, msg] of [['QPE/System', 'setVolume(int)'], ['ünï/cødé', 'm()'], ['', '']]) {
+    const a = encodeFrame(0x04, 1, 7, 9, ch!, msg!, Buffer.from([1, 2, 3]));
+    const b = encodeFrame(0x04, 1, 7, 9, Buffer.from(ch!, 'utf8'), Buffer.from(msg!, 'utf8'), Buffer.from([1, 2, 3]));
+    assert.equal(b, a, `${ch} ${msg}`);
+  }
+  const big = encodeFrame(0x04, 0, 0xffffffff, 0x80000001, 'a', 'b');
+  assert.equal([big.readUInt32LE(Off.Length), big.readUInt32LE(Off.Id), big.readUInt32LE(Off.Aux)], [HEADER_SIZE + 2, 0xffffffff, 0x80000001]);
 });
 
 test.run();
