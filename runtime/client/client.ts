@@ -4,9 +4,10 @@ import { decodeData, encodeData } from '../protocol/data.js';
 import { decodeControl } from '../protocol/control.js';
 import { QcopError, isErrorCode } from '../protocol/errors.js';
 import { byteStringHeadSize, encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
-import { LastName, NameBytes, channelProblem, decodeName, isPattern, messageProblem } from '../protocol/names.js';
+import { LastName, decodeName } from '../protocol/names.js';
 import { Listener, Watch, type HandleOwner, type WatchEvent } from './handles.js';
 import { ListenerTable } from './listener-table.js';
+import { SendNames } from './send-names.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
 import { ClientSession, type Pending, type State } from './session.js';
 
@@ -17,12 +18,9 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   private readonly listeners_ = new ListenerTable();
   private readonly watchesById = new Map<number, Watch>();
   private readonly watches = new Set<Watch>();
-  private readonly validatedMessages = new Set<string>();
   private readonly lastChannel = new LastName();
   private readonly lastMessage = new LastName();
-  private readonly validated = new Set<string>();
-  /** UTF-8 bytes of the names this client sends on. */
-  private readonly names = new NameBytes();
+  private readonly names = new SendNames();
 
   /**
    * Sends a message to every process listening on `channel` (SPEC §2). Returns false once the
@@ -33,7 +31,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
    */
   send(channel: string, message: string, data?: unknown): boolean {
     this.checkOpen();
-    this.checkNames(channel, message);
+    this.names.check(channel, message);
     if (data instanceof Uint8Array) {
       // Before a loan is taken back, so that a refused send leaves it to the caller.
       this.large.checkRoom();
@@ -48,7 +46,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       if (this.large.direct(channel, message, bytes)) return this.afterSend();
       if (!this.large.shm.wants(byteStringHeadSize(bytes.length) + bytes.length)) {
         // The common small case: CBOR head and bytes go straight into the frame, no encoder, one copy.
-        this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.get(channel), this.names.get(message), bytes, true));
+        this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.bytesOf(channel), this.names.bytesOf(message), bytes, true));
         return this.afterSend();
       }
       data = bytes;
@@ -62,7 +60,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
         return false;
       }
     } else {
-      this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.get(channel), this.names.get(message), payload));
+      this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.bytesOf(channel), this.names.bytesOf(message), payload));
     }
     return this.afterSend();
   }
@@ -84,7 +82,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       return null;
     }
     if (b) return b;
-    this.checkDataSize(byteLength);
+    this.large.shm.checkData(byteLength, this.maxFrameBytes);
     return Buffer.alloc(byteLength);
   }
 
@@ -108,7 +106,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   /** Sends one message and resolves with the number of receiving processes. */
   async deliver(channel: string, message: string, data?: unknown): Promise<number> {
     this.checkOpen();
-    this.checkNames(channel, message);
+    this.names.check(channel, message);
     const f = await this.request(Kind.Send, Flag.WantCount, 0, channel, message, encodeData(data), false);
     return f.aux;
   }
@@ -116,7 +114,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   /** True when any listener (exact or pattern) would receive a message on the concrete `channel`. */
   async isRegistered(channel: string): Promise<boolean> {
     this.checkOpen();
-    this.checkChannel(channel, true);
+    this.names.checkChannel(channel, true);
     const f = await this.request(Kind.Query, 0, 0, channel, '', undefined, true);
     return f.aux === 1;
   }
@@ -128,7 +126,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
    */
   async call(channel: string, message: string, data?: unknown, options: { timeoutMs?: number } = {}): Promise<unknown> {
     this.checkOpen();
-    this.checkNames(channel, message);
+    this.names.check(channel, message);
     const timeoutMs = options.timeoutMs ?? DEFAULT_CALL_TIMEOUT_MS;
     if (!Number.isFinite(timeoutMs) || timeoutMs <= 0 || timeoutMs > MAX_CALL_TIMEOUT_MS) {
       throw new QcopError('EINVAL', `timeoutMs must be between 1 and ${MAX_CALL_TIMEOUT_MS}`);
@@ -156,7 +154,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   /** Listens on a channel or pattern; `handler` gets every matching message once. */
   listen(channel: string, handler: (msg: ReceivedMessage) => void): Listener {
     this.checkOpen();
-    this.checkChannel(channel, false);
+    this.names.checkChannel(channel, false);
     if (typeof handler !== 'function') throw new QcopError('EINVAL', 'listen() needs a handler function');
     const l = new Listener(this, channel, handler);
     const sibling = this.listeners_.add(l);
@@ -169,7 +167,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   /** Reports registration events for a listener name or pattern: the current state first, then changes. */
   watch(channel: string, callback: (ev: WatchEvent) => void): Watch {
     this.checkOpen();
-    this.checkChannel(channel, false);
+    this.names.checkChannel(channel, false);
     if (typeof callback !== 'function') throw new QcopError('EINVAL', 'watch() needs a callback function');
     const w = new Watch(this, channel, callback);
     this.watches.add(w);
@@ -249,26 +247,6 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     }
   }
 
-  private checkChannel(channel: string, concrete: boolean): void {
-    if (!this.validated.has(channel)) {
-      const problem = channelProblem(channel);
-      if (problem) throw new QcopError('EINVAL', problem);
-    }
-    if (concrete && isPattern(channel)) throw new QcopError('EINVAL', `'${channel}' is a pattern; a message goes to a concrete channel`);
-    if (this.validated.size > 4096) this.validated.clear();
-    this.validated.add(channel);
-  }
-
-  private checkNames(channel: string, message: string): void {
-    this.checkChannel(channel, true);
-    if (!this.validatedMessages.has(message)) {
-      const problem = messageProblem(message);
-      if (problem) throw new QcopError('EINVAL', problem);
-      if (this.validatedMessages.size > 4096) this.validatedMessages.clear();
-      this.validatedMessages.add(message);
-    }
-  }
-
   /** Registers `name` at the broker; the promise settles (never rejects) once the broker answered. */
   private registerName(name: string): Promise<void> {
     return this.request(Kind.Listen, 0, 0, name, '', undefined, true).then(
@@ -299,8 +277,8 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
           // After a reconnection report only what changed meanwhile (SPEC §2).
           const now = w.resync;
           w.resync = null;
-          for (const name of now) if (!w.known.has(name)) this.watchEvent(w, name, true, false);
-          for (const name of [...w.known]) if (!now.has(name)) this.watchEvent(w, name, false, false);
+          for (const name of now) if (!w.known.has(name)) w.event(name, true, false);
+          for (const name of [...w.known]) if (!now.has(name)) w.event(name, false, false);
         }
         w.established = true;
         w.readiness.settle();
@@ -313,15 +291,6 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
         this.reportError(err, w);
       },
     );
-  }
-
-  private watchEvent(w: Watch, name: string, registered: boolean, initial: boolean): void {
-    if (registered) w.known.add(name);
-    else w.known.delete(name);
-    if (w.closed) return;
-    const ev: WatchEvent = { type: registered ? 'registered' : 'unregistered', channel: name };
-    if (initial) ev.initial = true;
-    w.callback(ev);
   }
 
   protected override onFrame(f: Frame): void {
@@ -383,7 +352,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       w.resync.add(name);
       return;
     }
-    this.watchEvent(w, name, registered, (f.flags & Flag.Initial) !== 0);
+    w.event(name, registered, (f.flags & Flag.Initial) !== 0);
   }
 
   private onLost(count: number): void {

@@ -102,6 +102,16 @@ export class Watch extends Handle {
     this.callback = callback;
   }
 
+  /** @internal A listener name came or went: `known` follows, the callback hears it unless closed. */
+  event(name: string, registered: boolean, initial: boolean): void {
+    if (registered) this.known.add(name);
+    else this.known.delete(name);
+    if (this.closed) return;
+    const ev: WatchEvent = { type: registered ? 'registered' : 'unregistered', channel: name };
+    if (initial) ev.initial = true;
+    this.callback(ev);
+  }
+
   protected detachFromOwner(): void {
     this.owner.closeWatch(this);
   }

@@ -134,27 +134,13 @@ export abstract class ClientSession extends EventEmitter {
 
   protected buildFrame(kind: Kind, flags: number, id: number, aux: number, channel: string | Uint8Array, message: string | Uint8Array, payload?: Uint8Array, asByteString = false): Buffer {
     const data = payload ? payload.length + (asByteString ? byteStringHeadSize(payload.length) : 0) : 0;
-    this.checkFrameSize(kind, flags, HEADER_SIZE + nameLength(channel) + nameLength(message) + data);
+    this.large.shm.checkFrame(kind !== Kind.Send || flags !== 0, HEADER_SIZE + nameLength(channel) + nameLength(message) + data, this.maxFrameBytes);
     return encodeFrame(kind, flags, id, aux, channel, message, payload, asByteString);
   }
 
-  /** EMSGSIZE, before anything is allocated, for `bytes` of data that no send() of this client can carry. */
-  protected checkDataSize(bytes: number): void {
-    const shm = this.large.shm;
-    if (shm.active && bytes + 5 <= shm.capacity) return;
-    this.checkFrameSize(Kind.Send, 0, HEADER_SIZE + 5 + bytes);
-  }
-
-  private checkFrameSize(kind: Kind, flags: number, size: number): void {
-    const max = Number(this.limits.maxFrameBytes ?? 1 << 20);
-    if (size > max) {
-      const shm = this.large.shm;
-      const why = shm.whyNot();
-      const tail = kind !== Kind.Send || flags !== 0
-        ? 'only send() carries data through shared memory'
-        : why ? `larger data travel through shared memory, unavailable here: ${why}` : `it is larger than a quarter of this client's pool (maxPoolBytes ${shm.capacity * 4})`;
-      throw new QcopError('EMSGSIZE', `a ${size}-byte frame exceeds the broker's limit of ${max} bytes; ${tail} (docs/SHM.md)`);
-    }
+  /** The broker's frame limit (from the welcome). */
+  protected get maxFrameBytes(): number {
+    return Number(this.limits.maxFrameBytes ?? 1 << 20);
   }
 
   protected newId(): number {

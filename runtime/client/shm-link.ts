@@ -1,5 +1,5 @@
 // The client's side of large messages by descriptor: whether shm is usable, the pool, descriptors in and out (PROTOCOL 8).
-import { DEFAULT_MAX_POOL_BYTES, DEFAULT_SHM_THRESHOLD, MSG_DESCRIPTOR_BYTES, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
+import { DEFAULT_MAX_POOL_BYTES, DEFAULT_SHM_THRESHOLD, HEADER_SIZE, MSG_DESCRIPTOR_BYTES, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
 import { QcopError } from '../protocol/errors.js';
 import { loadNative } from '../native/index.js';
 import { SendPool, ViewCache, type Slot } from './pool.js';
@@ -79,6 +79,25 @@ export class ShmLink {
     if (this.broken) return this.broken;
     if (!this.accepted && this.offered) return 'the broker does not offer shared memory';
     return null;
+  }
+
+  /**
+   * EMSGSIZE for a frame of `size` bytes above the broker's `max`, saying why the pool cannot take
+   * it (`inlineOnly`: not a plain send, which alone may use the pool).
+   */
+  checkFrame(inlineOnly: boolean, size: number, max: number): void {
+    if (size <= max) return;
+    const why = this.whyNot();
+    const tail = inlineOnly
+      ? 'only send() carries data through shared memory'
+      : why ? `larger data travel through shared memory, unavailable here: ${why}` : `it is larger than a quarter of this client's pool (maxPoolBytes ${this.capacity * 4})`;
+    throw new QcopError('EMSGSIZE', `a ${size}-byte frame exceeds the broker's limit of ${max} bytes; ${tail} (docs/SHM.md)`);
+  }
+
+  /** EMSGSIZE, before anything is allocated, for `bytes` of data that no send() can carry (pool or frame). */
+  checkData(bytes: number, maxFrame: number): void {
+    if (this.active && bytes + 5 <= this.capacity) return;
+    this.checkFrame(false, HEADER_SIZE + 5 + bytes, maxFrame);
   }
 
   /** Stops using shm on this connection after a failure (the pool could not be created or announced). */
