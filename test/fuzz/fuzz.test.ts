@@ -173,7 +173,7 @@ async function runConnection(index: number, budget: number, nextAccepted: () => 
       problems.push({ index, text: `${where}: closed without a stream error frame last (last frame ${describe(last)})` });
     }
   } else {
-    outcome = 'incomplete';
+    outcome = expected;
   }
   outcomes[`${s.label}/${outcome}`] = (outcomes[`${s.label}/${outcome}`] ?? 0) + 1;
   if (raw.malformed) problems.push({ index, text: `${where}: the broker sent a malformed stream: ${raw.malformed}` });
