@@ -1,9 +1,9 @@
 // The client's API: send, flush, deliver, isRegistered, call, listen, watch; dispatch of what the broker sends.
 import { DEFAULT_CALL_TIMEOUT_MS, Flag, HEADER_SIZE, Kind, MAX_CALL_TIMEOUT_MS } from '../protocol/constants.js';
 import { decodeData, encodeData } from '../protocol/data.js';
-import { decodeControl } from '../protocol/control.js';
+import { decodeControl, headSize } from '../protocol/control.js';
 import { QcopError, isErrorCode } from '../protocol/errors.js';
-import { byteStringHeadSize, encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
+import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { LastName, decodeName } from '../protocol/names.js';
 import { Listener, Watch, type HandleOwner, type WatchEvent } from './handles.js';
 import { ListenerTable } from './listener-table.js';
@@ -44,7 +44,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       }
       const bytes = loaned ? loaned.copy : data;
       if (this.large.direct(channel, message, bytes)) return this.afterSend();
-      if (!this.large.shm.wants(byteStringHeadSize(bytes.length) + bytes.length)) {
+      if (!this.large.shm.wants(headSize(bytes.length) + bytes.length)) {
         // The common small case: CBOR head and bytes go straight into the frame, no encoder, one copy.
         this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.bytesOf(channel), this.names.bytesOf(message), bytes, true));
         return this.afterSend();

@@ -1,6 +1,6 @@
 // The client's large-message path (PROTOCOL 8): pool slots for sends, the queue held behind a full pool, Msg|Shm receipt.
 import { Flag, Kind } from '../protocol/constants.js';
-import { encodeControl } from '../protocol/control.js';
+import { encodeControl, headSize, putHead } from '../protocol/control.js';
 import { QcopError } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import type { Listener } from './handles.js';
@@ -85,7 +85,7 @@ export class LargeSends<P> {
    */
   direct(channel: string, message: string, data: Uint8Array): boolean {
     const n = data.length;
-    const head = n < 24 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5;
+    const head = headSize(n);
     if (!this.host.writable() || this.held.length > 0 || !this.shm.wants(head + n) || head + n > this.shm.capacity || n >= 2 ** 32) return false;
     let slot;
     try {
@@ -95,8 +95,7 @@ export class LargeSends<P> {
     }
     if (!slot) return false;
     const b = slot.buffer;
-    if (head === 5) { b[0] = 0x5a; b.writeUInt32BE(n, 1); } else if (head === 3) { b[0] = 0x59; b.writeUInt16BE(n, 1); } else if (head === 2) { b[0] = 0x58; b[1] = n; } else b[0] = 0x40 | n;
-    b.set(data, head);
+    b.set(data, putHead(b, 0, 2, n));
     this.host.writeNow(encodeFrame(Kind.Send, Flag.Shm, this.host.newId(), 0, channel, message, this.shm.sendDescriptor(slot)));
     return true;
   }

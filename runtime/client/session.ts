@@ -2,9 +2,9 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { HEADER_SIZE, KIND_NAMES, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
-import { encodeControl } from '../protocol/control.js';
+import { encodeControl, headSize } from '../protocol/control.js';
 import { QcopError } from '../protocol/errors.js';
-import { byteStringHeadSize, encodeFrame, nameLength, payloadOf, type Frame } from '../protocol/frame.js';
+import { encodeFrame, nameLength, payloadOf, type Frame } from '../protocol/frame.js';
 import { decodeName } from '../protocol/names.js';
 import { FrameParser } from '../protocol/parser.js';
 import type { Target } from './dial.js';
@@ -133,7 +133,7 @@ export abstract class ClientSession extends EventEmitter {
   }
 
   protected buildFrame(kind: Kind, flags: number, id: number, aux: number, channel: string | Uint8Array, message: string | Uint8Array, payload?: Uint8Array, asByteString = false): Buffer {
-    const data = payload ? payload.length + (asByteString ? byteStringHeadSize(payload.length) : 0) : 0;
+    const data = payload ? payload.length + (asByteString ? headSize(payload.length) : 0) : 0;
     this.large.shm.checkFrame(kind !== Kind.Send || flags !== 0, HEADER_SIZE + nameLength(channel) + nameLength(message) + data, this.maxFrameBytes);
     return encodeFrame(kind, flags, id, aux, channel, message, payload, asByteString);
   }

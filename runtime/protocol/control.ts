@@ -7,6 +7,33 @@ const MAX_DEPTH = 32;
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** Bytes of the CBOR head of an item with argument `n` (a length or a value), in shortest form. */
+export const headSize = (n: number): number => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9);
+
+/** Writes the CBOR head of major type `major` with argument `n` at `at`, in shortest form; returns the offset after it. */
+export function putHead(buf: Buffer, at: number, major: number, n: number): number {
+  const m = major << 5;
+  if (n < 24) {
+    buf[at] = m | n;
+    return at + 1;
+  }
+  if (n < 0x100) {
+    buf[at] = m | 24;
+    buf[at + 1] = n;
+    return at + 2;
+  }
+  if (n < 0x10000) {
+    buf[at] = m | 25;
+    return buf.writeUInt16BE(n, at + 1);
+  }
+  if (n < 0x100000000) {
+    buf[at] = m | 26;
+    return buf.writeUInt32BE(n, at + 1);
+  }
+  buf[at] = m | 27;
+  return buf.writeBigUInt64BE(BigInt(n), at + 1);
+}
+
 class Writer {
   private buf = Buffer.allocUnsafe(256);
   at = 0;
@@ -19,22 +46,8 @@ class Writer {
   }
 
   head(major: number, n: number): void {
-    const m = major << 5;
     this.room(9);
-    if (n < 24) this.buf[this.at++] = m | n;
-    else if (n < 0x100) {
-      this.buf[this.at++] = m | 24;
-      this.buf[this.at++] = n;
-    } else if (n < 0x10000) {
-      this.buf[this.at++] = m | 25;
-      this.at = this.buf.writeUInt16BE(n, this.at);
-    } else if (n < 0x100000000) {
-      this.buf[this.at++] = m | 26;
-      this.at = this.buf.writeUInt32BE(n, this.at);
-    } else {
-      this.buf[this.at++] = m | 27;
-      this.at = this.buf.writeBigUInt64BE(BigInt(n), this.at);
-    }
+    this.at = putHead(this.buf, this.at, major, n);
   }
 
   bytes(b: Uint8Array): void {

@@ -1,5 +1,6 @@
 // Building frames (PROTOCOL 1): fixed 16-byte header, channel, message, payload.
 import { HEADER_SIZE, Off, type Kind } from './constants.js';
+import { headSize, putHead } from './control.js';
 
 /** A parsed frame: header fields plus offsets into `raw`, the whole frame (PROTOCOL 1.2). */
 export interface Frame {
@@ -18,9 +19,6 @@ export interface Frame {
 const EMPTY = Buffer.alloc(0);
 
 type Utf8Writable = Buffer & { utf8Write(s: string, offset: number, length: number): number };
-
-/** Bytes of the CBOR head of a byte string of `n` bytes (major type 2, shortest form; n < 2^32). */
-export const byteStringHeadSize = (n: number): number => (n < 24 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : 5);
 
 /** Byte length of a name given as a string or as its UTF-8 bytes. */
 export const nameLength = (name: string | Uint8Array): number => (typeof name !== 'string' ? name.length : name.length === 0 ? 0 : Buffer.byteLength(name, 'utf8'));
@@ -59,7 +57,7 @@ export function encodeFrame(
   const channelLen = nameLength(channel);
   const messageLen = nameLength(message);
   const n = payload.length;
-  const head = asByteString ? byteStringHeadSize(n) : 0;
+  const head = asByteString ? headSize(n) : 0;
   const total = HEADER_SIZE + channelLen + messageLen + head + n;
   const buf = Buffer.allocUnsafe(total);
   put32(buf, Off.Length, total);
@@ -71,18 +69,7 @@ export function encodeFrame(
   put32(buf, Off.Aux, aux >>> 0);
   let at = putName(buf, HEADER_SIZE, channel, channelLen);
   at = putName(buf, at, message, messageLen);
-  if (head === 1) buf[at++] = 0x40 | n;
-  else if (head === 2) {
-    buf[at++] = 0x58;
-    buf[at++] = n;
-  } else if (head === 3) {
-    buf[at++] = 0x59;
-    buf[at++] = n >>> 8;
-    buf[at++] = n;
-  } else if (head === 5) {
-    buf[at++] = 0x5a;
-    at = buf.writeUInt32BE(n, at);
-  }
+  if (asByteString) at = putHead(buf, at, 2, n);
   if (n) buf.set(payload, at);
   return buf;
 }

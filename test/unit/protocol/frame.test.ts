@@ -2,7 +2,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HEADER_SIZE, Off } from '../../../runtime/protocol/constants.js';
-import { byteStringHeadSize, channelBytes, encodeFrame, messageBytes, payloadLength, payloadOf, type Frame } from '../../../runtime/protocol/frame.js';
+import { headSize } from '../../../runtime/protocol/control.js';
+import { channelBytes, encodeFrame, messageBytes, payloadLength, payloadOf, type Frame } from '../../../runtime/protocol/frame.js';
 import { FrameParser } from '../../../runtime/protocol/parser.js';
 
 function parseOne(buf: Buffer): Frame {
@@ -82,7 +83,7 @@ test('a byte string written straight into the frame is exactly what the data enc
     const data = Buffer.alloc(n, 7);
     const f = parseOne(encodeFrame(0x04, 0, 1, 0, 'ch', 'msg()', data, true));
     assert.equal(payloadOf(f), encodeData(data), `${n} bytes`);
-    assert.is(payloadOf(f).length, byteStringHeadSize(n) + n);
+    assert.is(payloadOf(f).length, headSize(n) + n);
   }
 });
 
