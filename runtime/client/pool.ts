@@ -43,8 +43,7 @@ export class SendPool {
   private readonly byMemory = new Map<ArrayBuffer, Segment>();
   private usedBytes = 0;
   private laggingBytes = 0;
-  /** Loans handed out and not yet claimed or given back (send() looks a buffer up only while there are any). */
-  outstanding = 0;
+  private outstandingLoans = 0;
   /** Bytes of slots lent and not yet sent: the producer's own, not in flight. */
   private loanedBytes = 0;
   private nextSlot = 0;
@@ -100,12 +99,17 @@ export class SendPool {
   loan(length: number): Buffer | null {
     const slot = this.alloc(LOAN_HEAD + length);
     if (!slot) return null;
-    const s = this.slots.get(slot.id)!.segment;
+    const entry = this.slots.get(slot.id)!;
     const buffer = slot.buffer.subarray(LOAN_HEAD);
-    s.loans.set(buffer.byteOffset, slot);
-    this.outstanding++;
-    this.loanedBytes += this.slots.get(slot.id)!.length;
+    entry.segment.loans.set(buffer.byteOffset, slot);
+    this.outstandingLoans++;
+    this.loanedBytes += entry.length;
     return buffer;
+  }
+
+  /** Loans handed out and not yet claimed or given back (send() looks a buffer up only while there are any). */
+  get outstanding(): number {
+    return this.outstandingLoans;
   }
 
   /**
@@ -113,36 +117,34 @@ export class SendPool {
    * this pool. A loan whose segment was dropped (the broker went away) comes back as a copy.
    */
   claim(data: Uint8Array): Claimed | undefined {
-    const s = this.byMemory.get(data.buffer as ArrayBuffer);
-    const slot = s?.loans.get(data.byteOffset);
-    if (!s || !slot || data.length > slot.length - LOAN_HEAD) return undefined;
-    s.loans.delete(data.byteOffset);
-    this.outstanding--;
-    if (!s.dropped) {
-      this.loanedBytes -= this.slots.get(slot.id)!.length;
-      return { slot };
-    }
+    const taken = this.takeLoan(data, true);
+    if (!taken) return undefined;
+    if (!taken.segment.dropped) return { slot: taken.slot };
     const copy = Buffer.from(data);
-    this.closeDropped(s);
+    this.closeDropped(taken.segment);
     return { copy };
   }
 
   /** Gives a loan back unsent; false when `data` is not an outstanding loan. */
   unloan(data: Uint8Array): boolean {
-    const s = this.byMemory.get(data.buffer as ArrayBuffer);
-    const slot = s?.loans.get(data.byteOffset);
-    if (!s || !slot) return false;
-    s.loans.delete(data.byteOffset);
-    this.outstanding--;
-    if (s.dropped) this.closeDropped(s);
-    else {
-      this.loanedBytes -= this.slots.get(slot.id)!.length;
-      this.free(slot.id);
-    }
+    const taken = this.takeLoan(data, false);
+    if (!taken) return false;
+    if (taken.segment.dropped) this.closeDropped(taken.segment);
+    else this.free(taken.slot.id);
     return true;
   }
 
-
+  /** Ends the loan `data` starts, if it is one (and, when `prefix`, `data` lies within it). */
+  private takeLoan(data: Uint8Array, prefix: boolean): { segment: Segment; slot: Slot } | undefined {
+    const segment = this.byMemory.get(data.buffer as ArrayBuffer);
+    const slot = segment?.loans.get(data.byteOffset);
+    if (!segment || !slot || (prefix && data.length > slot.length - LOAN_HEAD)) return undefined;
+    segment.loans.delete(data.byteOffset);
+    this.outstandingLoans--;
+    // A dropped segment's slots were forgotten with the pool, and their bytes with them.
+    if (!segment.dropped) this.loanedBytes -= this.slots.get(slot.id)!.length;
+    return { segment, slot };
+  }
 
   /** Returns a slot (Freed from the broker); false for an id this pool did not hand out. */
   free(id: number): boolean {
