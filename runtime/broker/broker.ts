@@ -7,6 +7,7 @@ import { Flag, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { QcopError } from '../protocol/errors.js';
 import { nativeAvailable } from '../native/index.js';
+import { qcopEntries } from '../shm/names.js';
 import { CallTable } from './calls.js';
 import { Connection, type ConnectionHost } from './connection.js';
 import { dispatch } from './handlers.js';
@@ -266,22 +267,13 @@ export class Broker extends EventEmitter implements ConnectionHost {
   }
 }
 
-/** True when /dev/shm holds any qcop object (of any user: the sweep decides what it may remove). */
-function anyShmObjects(): boolean {
-  try {
-    return fs.readdirSync('/dev/shm').some((e) => e.startsWith('qcop.'));
-  } catch {
-    return false;
-  }
-}
-
 /** Starts a broker: validates options, claims the socket path, listens. */
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   const resolved = resolveOptions(options, options.socket ?? defaultSocketPath());
   const broker = new Broker(resolved);
   // SPEC §3: stale segments (pools of a broker killed with its clients) are reclaimed at start.
   // With no qcop object in /dev/shm (the usual boot) the sweep's code and the addon stay unloaded.
-  if (anyShmObjects() && nativeAvailable()) {
+  if (qcopEntries().length > 0 && nativeAvailable()) {
     try {
       const { collectGarbage } = await import('../shm/gc.js');
       const { removed } = collectGarbage();

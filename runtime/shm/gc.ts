@@ -1,12 +1,10 @@
 // Listing and reclaiming qcop shm objects under /dev/shm: what `qcop shm ls|gc` and the broker's start call.
-import { closeSync, fstatSync, openSync, readdirSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { native } from '../native/index.js';
 import { F, HEADER_BYTES, Header } from './header.js';
-import { NAME_PREFIX, parseSystemName, type ShmKind } from './names.js';
+import { SHM_DIR, parseSystemName, qcopEntries, type ShmKind } from './names.js';
 import { removeIfStale } from './registry.js';
 
-/** Where glibc's shm_open keeps its objects. */
-export const SHM_DIR = '/dev/shm';
 const YOUNG_MS = 5000;
 
 /** One row of `qcop shm ls`. */
@@ -53,14 +51,8 @@ function readHeader(path: string): { header: Header | null; uid: number; mtimeMs
 /** Every qcop segment and semaphore this user can read, with its attachers and whether it is stale. */
 export function listSegments(): SegmentInfo[] {
   const n = native();
-  let entries: string[];
-  try {
-    entries = readdirSync(SHM_DIR).filter((e) => e.startsWith(NAME_PREFIX)).sort();
-  } catch {
-    return [];
-  }
   const out: SegmentInfo[] = [];
-  for (const entry of entries) {
+  for (const entry of qcopEntries()) {
     const parsed = parseSystemName(entry);
     if (!parsed) continue;
     const got = readHeader(`${SHM_DIR}/${entry}`);

@@ -1,5 +1,6 @@
 // Keys of shared segments and semaphores: validation (SPEC §3) and the safe, per-uid system names they map to.
 import type { Hash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { QcopError } from '../protocol/errors.js';
 import { channelProblem } from '../protocol/names.js';
@@ -9,6 +10,18 @@ export type ShmKind = 'segment' | 'semaphore';
 
 /** Prefix of every qcop object under /dev/shm. */
 export const NAME_PREFIX = 'qcop.';
+
+/** Where glibc's shm_open keeps its objects. */
+export const SHM_DIR = '/dev/shm';
+
+/** The qcop entries of /dev/shm, of every user, sorted; none when it cannot be read. */
+export function qcopEntries(): string[] {
+  try {
+    return readdirSync(SHM_DIR).filter((e) => e.startsWith(NAME_PREFIX)).sort();
+  } catch {
+    return [];
+  }
+}
 
 const KIND_TAG: Record<ShmKind, string> = { segment: 'm', semaphore: 's' };
 const MAX_NAME = 250; // NAME_MAX is 255 for the /dev/shm entry; keep a margin
