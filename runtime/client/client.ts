@@ -46,7 +46,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       if (this.large.direct(channel, message, bytes)) return this.afterSend();
       if (!this.large.shm.wants(headSize(bytes.length) + bytes.length)) {
         // The common small case: CBOR head and bytes go straight into the frame, no encoder, one copy.
-        this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.bytesOf(channel), this.names.bytesOf(message), bytes, true));
+        this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.channelBytes(channel), this.names.messageBytes(message), bytes, true));
         return this.afterSend();
       }
       data = bytes;
@@ -60,7 +60,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
         return false;
       }
     } else {
-      this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.bytesOf(channel), this.names.bytesOf(message), payload));
+      this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.channelBytes(channel), this.names.messageBytes(message), payload));
     }
     return this.afterSend();
   }

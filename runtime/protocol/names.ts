@@ -112,18 +112,3 @@ export class LastName {
     this.name = name;
   }
 }
-
-/** UTF-8 bytes of the names a sender uses, encoded once (a bounded cache, emptied when full). */
-export class NameBytes {
-  private readonly map = new Map<string, Buffer>();
-
-  get(name: string): Buffer {
-    let b = this.map.get(name);
-    if (b === undefined) {
-      if (this.map.size >= 512) this.map.clear();
-      b = Buffer.from(name, 'utf8');
-      this.map.set(name, b);
-    }
-    return b;
-  }
-}

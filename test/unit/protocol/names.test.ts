@@ -145,14 +145,4 @@ test('a name decoded from the wire and re-encoded gives back the same bytes', ()
   }
 });
 
-test('NameBytes: the UTF-8 bytes of a name, the same Buffer while cached, bounded', async () => {
-  const { NameBytes } = await import('../../../runtime/protocol/names.js');
-  const c = new NameBytes();
-  const a = c.get('ünï/x');
-  assert.equal(a, Buffer.from('ünï/x', 'utf8'));
-  assert.is(c.get('ünï/x'), a, 'cached');
-  for (let i = 0; i < 600; i++) c.get(`n${i}`);
-  assert.is.not(c.get('ünï/x'), a, 'the cache was emptied when it filled');
-});
-
 test.run();
