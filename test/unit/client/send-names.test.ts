@@ -3,15 +3,6 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { SendNames } from '../../../runtime/client/send-names.js';
 
-const code = (f: () => unknown): string | undefined => {
-  try {
-    f();
-  } catch (e) {
-    return (e as { code?: string }).code;
-  }
-  return undefined;
-};
-
 test('a checked name keeps its UTF-8 bytes: the same Buffer while cached, the cache bounded', () => {
   const n = new SendNames();
   n.check('ünï/x', 'm(QString)');
@@ -27,11 +18,11 @@ test('a checked name keeps its UTF-8 bytes: the same Buffer while cached, the ca
 
 test('EINVAL for a bad channel or message, and for a pattern where a concrete channel is needed, also once cached', () => {
   const n = new SendNames();
-  assert.is(code(() => n.check('', 'm()')), 'EINVAL');
-  assert.is(code(() => n.check('a/b', '')), 'EINVAL');
-  assert.is(code(() => n.check('a/*', 'm()')), 'EINVAL');
+  assert.throws(() => n.check('', 'm()'), /^EINVAL: /);
+  assert.throws(() => n.check('a/b', ''), /^EINVAL: /);
+  assert.throws(() => n.check('a/*', 'm()'), /^EINVAL: /);
   n.checkChannel('a/*', false);
-  assert.is(code(() => n.check('a/*', 'm()')), 'EINVAL', 'a cached pattern is still no concrete channel');
+  assert.throws(() => n.check('a/*', 'm()'), /^EINVAL: /, 'a cached pattern is still no concrete channel');
   n.check('a/b', 'm()');
 });
 
