@@ -76,7 +76,7 @@ function verify(arch, file) {
 }
 
 function loadCheck(file) {
-  const code = `const m = require(${JSON.stringify(file)}); if (typeof m.lockAcquire !== 'function') process.exit(3);`;
+  const code = `const m = require(${JSON.stringify(file)}); if (typeof m.ownedLockAcquire !== 'function') process.exit(3);`;
   const r = spawnSync(process.execPath, ['-e', code], { stdio: 'inherit' });
   if (r.status !== 0) throw new Error(`${file} does not load in this Node`);
 }

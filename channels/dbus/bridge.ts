@@ -2,6 +2,8 @@
 import { connect, type Broker, type Client, type ReceivedMessage, type WatchEvent } from '../../runtime/index.js';
 import { decodeData, encodedLikeSend } from '../shared/cbor.js';
 import { EchoFilter, fingerprint } from '../shared/echo.js';
+import { importOptional } from '../shared/optional-package.js';
+import { compileAll, matchesAny } from '../shared/wildcard.js';
 import type { DbusOptions } from './options.js';
 import { BRIDGE_PATH, INTERFACE, channelToBusName, channelToPath } from './names.js';
 import { ruleMatches } from './rules.js';
@@ -38,6 +40,11 @@ interface DbusModule {
   Variant: new (...a: any[]) => { signature: string; value: unknown };
 }
 
+/** Imports dbus-next; ENOENT with the install command when it is not installed. */
+export async function loadDbus(): Promise<DbusModule> {
+  return (await importOptional('dbus-next', '0.10', 'dbus', () => import('dbus-next'))).default as unknown as DbusModule;
+}
+
 /** Turns what dbus-next decoded into plain data qcop can carry (Variants unwrapped). */
 function plain(v: unknown, Variant: DbusModule['Variant']): unknown {
   if (v instanceof Variant) return plain(v.value, Variant);
@@ -59,12 +66,17 @@ export class DbusBridge {
   private attempt = 0;
   private closed = false;
   private readonly present = new Set<string>();
-  readonly counts = { signalsOut: 0, sendsIn: 0, signalsIn: 0, lost: 0, badData: 0, reconnects: 0, namesOwned: 0, namesSkipped: 0 };
+  /** Where `Send` may send (option `send`); channels already refused and logged, a bounded set. */
+  private readonly sendable: ReturnType<typeof compileAll>;
+  private readonly refusedLogged = new Set<string>();
+  readonly counts = { signalsOut: 0, sendsIn: 0, sendsRefused: 0, signalsIn: 0, lost: 0, badData: 0, reconnects: 0, namesOwned: 0, namesSkipped: 0 };
 
-  constructor(private readonly broker: Broker, private readonly opts: DbusOptions) {}
+  constructor(private readonly broker: Broker, private readonly opts: DbusOptions) {
+    this.sendable = compileAll(opts.send);
+  }
 
   async start(): Promise<void> {
-    this.dbus = (await import('dbus-next')).default as unknown as DbusModule;
+    this.dbus = await loadDbus();
     const local = await connect({ broker: this.broker, name: `qcop-dbus:${this.opts.name}` });
     local.on('error', (err: Error) => this.broker.log('warn', `dbus: ${err.message}`));
     this.local = local;
@@ -160,6 +172,16 @@ export class DbusBridge {
       return true;
     }
     const [channel, message, bytes] = m.body as [string, string, Buffer];
+    // SPEC §8: any peer on the bus may call Send, so it reaches only the channels the config lists.
+    if (!matchesAny(this.sendable, channel)) {
+      this.counts.sendsRefused++;
+      if (this.refusedLogged.size < 64 && !this.refusedLogged.has(channel)) {
+        this.refusedLogged.add(channel);
+        this.broker.log('warn', `dbus: refused Send from ${m.sender ?? 'a bus peer'} into ${channel}: EACCES not in dbus.send`);
+      }
+      b.send(Message.newError(m, 'org.qcop.Error.EACCES', `the bridge does not send into ${channel}: it is not in the bridge's dbus.send list`));
+      return true;
+    }
     try {
       const data = decodeData(bytes);
       this.echo!.expect(fingerprint(channel, message, encodedLikeSend(data)));
@@ -222,7 +244,7 @@ export class DbusBridge {
   stats(): Record<string, unknown> {
     return {
       address: this.opts.address, name: this.opts.name, state: this.state, uniqueName: this.bus?.name ?? null,
-      export: this.opts.export, import: this.opts.import.map((i) => ({ rule: i.rule.text, channel: i.channel })), presence: [...this.present],
+      export: this.opts.export, import: this.opts.import.map((i) => ({ rule: i.rule.text, channel: i.channel })), send: this.opts.send, presence: [...this.present],
       ...this.counts, echoesSuppressed: this.echo?.suppressed ?? 0, ...(this.lastError ? { lastError: this.lastError } : {}),
     };
   }

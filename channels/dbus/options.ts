@@ -1,5 +1,6 @@
 // Checks the D-Bus bridge's options (`dbus: {...}` in the broker config) once, at start.
 import { QcopError } from '../../runtime/index.js';
+import { channelProblem } from '../../runtime/internal.js';
 import { parseRule, type MatchRule } from './rules.js';
 
 export interface DbusImport {
@@ -19,6 +20,8 @@ export interface DbusOptions {
   export: string[];
   /** D-Bus signals brought into qcop. */
   import: DbusImport[];
+  /** Channel names or patterns the `Send` method may send into; none by default (SPEC §8, docs/DECISIONS-dbus.md). */
+  send: string[];
   /** Listener names to show on the bus as owned names while registered (concrete names only). */
   presence: string[];
   /** Longest pause between reconnection attempts to the bus (default 2000 ms). */
@@ -41,7 +44,7 @@ function address(bus: unknown): string {
 
 export function dbusOptions(o: Record<string, unknown>): DbusOptions {
   if (!o || typeof o !== 'object') bad('the option must be an object');
-  const known = new Set(['bus', 'name', 'export', 'import', 'presence', 'retryMaxMs']);
+  const known = new Set(['bus', 'name', 'export', 'import', 'send', 'presence', 'retryMaxMs']);
   for (const k of Object.keys(o)) if (!known.has(k)) bad(`unknown option '${k}'`);
   const list = (key: string): string[] => {
     const v = o[key] ?? [];
@@ -55,6 +58,7 @@ export function dbusOptions(o: Record<string, unknown>): DbusOptions {
     name: (o.name as string | undefined) ?? 'org.qcop.Bridge',
     export: list('export'),
     presence: list('presence'),
+    send: list('send'),
     import: imports.map((x, i) => {
       const e = x as { rule?: unknown; channel?: unknown; message?: unknown };
       if (typeof e?.rule !== 'string' || typeof e.channel !== 'string') bad(`import[${i}] needs { rule, channel }`);
@@ -70,6 +74,10 @@ export function dbusOptions(o: Record<string, unknown>): DbusOptions {
     retryMaxMs: typeof o.retryMaxMs === 'number' ? o.retryMaxMs : 2000,
   };
   if (typeof out.name !== 'string' || !/^[A-Za-z_-][A-Za-z0-9_-]*(\.[A-Za-z_-][A-Za-z0-9_-]*)+$/.test(out.name)) bad(`name '${String(out.name)}' is not a D-Bus bus name`);
-  if (out.export.length + out.import.length + out.presence.length === 0) bad('nothing to bridge: give export, import or presence');
+  for (const name of out.send) {
+    const why = channelProblem(name, `send entry '${name}'`);
+    if (why) bad(why);
+  }
+  if (out.export.length + out.import.length + out.send.length + out.presence.length === 0) bad('nothing to bridge: give export, import, send or presence');
   return out;
 }

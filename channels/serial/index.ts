@@ -22,6 +22,11 @@ export function check(options: BrokerOptions): void {
   }
 }
 
+/** Loads serialport before the broker claims its socket, so a missing package fails the start at once. */
+export async function prepare(): Promise<void> {
+  await Port.load();
+}
+
 /** `serialClients: [{ device, baud }]`: devices on which one qcop client connects (SERIAL 8). */
 function clientsOf(options: BrokerOptions): Array<Record<string, unknown>> {
   return options.serialClients ?? [];

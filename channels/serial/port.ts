@@ -1,6 +1,7 @@
 // The serial device: open it (clear errors when missing or busy), reopen when it comes back, write paced at the baud rate.
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
+import { importOptional } from '../shared/optional-package.js';
 
 type SerialPortLike = EventEmitter & {
   open(cb: (err: Error | null) => void): void;
@@ -50,8 +51,9 @@ export class Port extends EventEmitter {
     super();
   }
 
+  /** Imports serialport; ENOENT with the install command when it is not installed. */
   static async load(): Promise<SerialPortCtor> {
-    const mod = (await import('serialport')) as unknown as { SerialPort: SerialPortCtor };
+    const mod = (await importOptional('serialport', '13', 'serial', () => import('serialport'))) as unknown as { SerialPort: SerialPortCtor };
     return mod.SerialPort;
   }
 

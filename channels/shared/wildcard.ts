@@ -9,7 +9,7 @@ export function matchesAny(patterns: Pattern[], channel: string): boolean {
   return false;
 }
 
-/** Compiles a list of listener names: patterns as wildcards, plain names literally. */
+/** Compiles a list of listener names: patterns as wildcards, plain names literally (`?` and `[` included). */
 export function compileAll(names: string[]): Pattern[] {
-  return names.map((n) => (isPattern(n) ? new Pattern(n) : new Pattern(n.replace(/[?[]/g, '[$&]'))));
+  return names.map((n) => (isPattern(n) ? new Pattern(n) : Pattern.literal(n)));
 }

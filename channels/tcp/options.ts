@@ -27,8 +27,9 @@ function checkToken(token: unknown, what: string): string | undefined {
 }
 
 /**
- * Without TLS a token is required (flag, config or $QCOP_TCP_TOKEN); the only exception is
- * `tcpInsecureLoopback` on a loopback host, which must be asked for explicitly (SPEC, issue 7).
+ * A token is required (flag, config or $QCOP_TCP_TOKEN), or with TLS client certificates; the
+ * only exception is plain `tcpInsecureLoopback` on a loopback host, which must be asked for
+ * explicitly (channels/README.md, PROTOCOL 9.4).
  */
 export function listenOptions(o: BrokerOptions): TcpListenOptions {
   if (typeof o.tcp !== 'string') bad('option tcp must be "HOST:PORT"');
@@ -39,6 +40,10 @@ export function listenOptions(o: BrokerOptions): TcpListenOptions {
     const t = o.tls;
     if (t === null || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string') bad('option tls needs { cert, key } file paths');
     if (t.requireClientCert && !t.ca) bad('mutual TLS (tls.requireClientCert) needs tls.ca, the CA that signs client certificates');
+    // SPEC §8: TLS encrypts but does not say who may connect; a listener open to anyone is refused.
+    if (token === undefined && !t.requireClientCert) {
+      bad('a TLS listener needs client authentication: option tcpToken (--tcp-token or $QCOP_TCP_TOKEN), or tls.requireClientCert with tls.ca (--tls-require-client-cert --tls-ca FILE)');
+    }
     out.tls = { cert: pem(t.cert, 'TLS certificate')!, key: pem(t.key, 'TLS key')!, ca: pem(t.ca, 'TLS CA'), requireClientCert: t.requireClientCert === true };
     return out;
   }

@@ -52,7 +52,7 @@ export class TcpListener {
     } else {
       server.on('connection', (s: net.Socket) => void this.admit(s, 'tcp'));
     }
-    server.on('error', (err) => this.broker.log('error', `tcp: ${err.message}`));
+    server.on('error', (err) => this.broker.acceptFailed(err, 'tcp'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(o.port, o.host, () => {
@@ -66,9 +66,15 @@ export class TcpListener {
     this.port = a.port;
     this.token = o.token;
     if (o.localToken) {
-      const local = writeLocalToken(a.port);
-      this.token = local.token;
-      this.tokenFile = local.file;
+      try {
+        const local = writeLocalToken(a.port);
+        this.token = local.token;
+        this.tokenFile = local.file;
+      } catch (err) {
+        this.server = null;
+        await new Promise<void>((r) => server.close(() => r()));
+        throw err;
+      }
     }
   }
 
@@ -132,6 +138,7 @@ export class TcpListener {
     // PROTOCOL 9.3: the client waits for the verdict; bytes before it are a violation, never routed.
     if (extra > 0) return { ok: false, code: 'EPROTO', text: 'data sent before the broker answered the preamble' };
     const expected = this.token;
+    if (expected === undefined && this.opts.localToken) return { ok: false, code: 'EACCES', text: 'the listener has no token yet' };
     if (expected !== undefined) {
       if (auth.token === undefined) return { ok: false, code: 'EACCES', text: 'a token is required' };
       if (!tokenMatches(auth.token, expected)) return { ok: false, code: 'EACCES', text: 'wrong token' };

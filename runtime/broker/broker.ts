@@ -8,14 +8,17 @@ import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { QcopError } from '../protocol/errors.js';
 import { nativeAvailable } from '../native/index.js';
 import { qcopEntries } from '../shm/names.js';
+import { CALL_BYTES, MemoryBudget } from './budget.js';
 import { CallTable } from './calls.js';
 import { Connection, type ConnectionHost } from './connection.js';
+import { Descriptors } from './descriptors.js';
 import { dispatch } from './handlers.js';
 import { duplexPair } from './inprocess.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { Registry } from './registry.js';
 import { ShmRouter } from './shm.js';
-import { claimSocketPath, defaultSocketPath, resolveGroup } from './socket-path.js';
+import { Turns } from './turns.js';
+import { claimSocketPath, defaultSocketPath, resolveGroup, setSocketAccess } from './socket-path.js';
 import { WatchTable } from './watches.js';
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
@@ -37,10 +40,17 @@ export interface BrokerCounters {
 export class Broker extends EventEmitter implements ConnectionHost {
   readonly options: ResolvedOptions;
   readonly registry: Registry<Connection>;
-  readonly watches = new WatchTable<Connection>();
+  /** Watches; their events are told in turns, in the order the registrations happened. */
+  readonly watches = new WatchTable<Connection>((job) => this.turns.later(job));
+  /** Fair turns between connections whose requests cost matching work (SPEC §8). */
+  readonly turns = new Turns<Connection, Frame>((c, f) => dispatch(this, c, f));
   readonly calls: CallTable<Connection>;
+  /** Memory held for clients against `maxMemoryBytes` (SPEC §8). */
+  readonly budget: MemoryBudget;
   /** Large messages by descriptor (PROTOCOL 8). */
   readonly shm: ShmRouter;
+  /** File descriptors: the limit, refusals near it, failed accepts (SPEC §8). */
+  readonly descriptors = new Descriptors((level, text) => this.log(level, text));
   readonly counters: BrokerCounters = {
     routed: 0, delivered: 0, unrouted: 0, droppedSlow: 0, disconnectedSlow: 0,
     calls: 0, lateReplies: 0, protocolErrors: 0, connectionsRefused: 0,
@@ -60,10 +70,11 @@ export class Broker extends EventEmitter implements ConnectionHost {
     super();
     this.options = options;
     this.shm = new ShmRouter(this);
-    this.registry = new Registry<Connection>((name, registered) => this.registrationChanged(name, registered));
+    this.registry = new Registry<Connection>((name, registered, seq) => this.watches.changed(name, registered, seq));
     this.calls = new CallTable<Connection>((call) => {
       if (!call.answered) call.caller.error('ETIMEDOUT', `no reply on ${call.channel} in time`, call.requestId, Kind.Call, call.channel);
     });
+    this.budget = new MemoryBudget(options.maxMemoryBytes, options.maxPartialBytes, () => this.calls.size * CALL_BYTES);
   }
 
   get maxFrameBytes(): number {
@@ -77,6 +88,9 @@ export class Broker extends EventEmitter implements ConnectionHost {
   }
   get maxPoolBytes(): number {
     return this.options.maxPoolBytes;
+  }
+  get partialFrameTimeoutMs(): number {
+    return this.options.partialFrameTimeoutMs;
   }
 
   /** The gid clients give their pool segments (group read), when the broker has a group (SPEC §3). */
@@ -103,14 +117,33 @@ export class Broker extends EventEmitter implements ConnectionHost {
       });
       server.listen(socketPath, () => resolve());
     });
-    fs.chmodSync(socketPath, this.options.group === undefined ? 0o600 : 0o660);
-    server.on('error', (err) => this.log('error', `socket server: ${err.message}`));
+    try {
+      setSocketAccess(socketPath, this.options.group); // SPEC §6: 0600, or 0660 with the group
+    } catch (err) {
+      server.close();
+      fs.rmSync(socketPath, { force: true });
+      throw err;
+    }
     this.servers.push(server);
+    server.on('error', (err) => this.acceptFailed(err, 'socket server'));
+  }
+
+  /** A listening socket reported an error: lack of descriptors is counted (SPEC §8), anything else logged. */
+  acceptFailed(err: NodeJS.ErrnoException, where: string): void {
+    if (!this.descriptors.acceptFailed(err)) this.log('error', `${where}: ${err.message}`);
   }
 
   /** Adds an already connected stream (any transport: Unix, TCP, in-process). */
   accept(stream: Duplex, transport: string): Connection | null {
     if (this.closing) {
+      stream.destroy();
+      return null;
+    }
+    // SPEC §8: the last descriptors stay for the clients already served. The descriptor is freed
+    // at once, not after a grace period: refusals held open would exhaust what is left, and the
+    // system then drops connections unseen. The client may get the ELIMIT frame or only the close.
+    if (transport !== 'inprocess' && this.descriptors.exhausted(this.conns.size)) {
+      stream.write(encodeFrame(Kind.Error, 0, 0, 0, '', 'ELIMIT', Buffer.from('the broker is out of file descriptors')));
       stream.destroy();
       return null;
     }
@@ -123,6 +156,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
     const conn = new Connection(this, stream, this.nextConnId++, transport, this.options.handshakeTimeoutMs);
     if (this.nextConnId > 0xfffffff0) this.nextConnId = 1;
     this.conns.add(conn);
+    this.descriptors.accepted();
     return conn;
   }
 
@@ -135,11 +169,12 @@ export class Broker extends EventEmitter implements ConnectionHost {
   }
 
   onFrame(conn: Connection, frame: Frame): void {
-    dispatch(this, conn, frame);
+    this.turns.frame(conn, frame);
   }
 
   onClose(conn: Connection): void {
     if (!this.conns.delete(conn)) return;
+    this.turns.closed(conn);
     for (const name of conn.listening) this.registry.remove(name, conn);
     conn.listening.clear();
     for (const w of conn.watches.values()) this.watches.remove(w);
@@ -189,6 +224,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
       maxListeners: o.maxListeners,
       maxWatches: o.maxWatches,
       maxQueueBytes: o.maxQueueBytes,
+      maxCallsInFlight: o.maxCallsInFlight,
       // PROTOCOL 8.1: present only when this broker maps pools.
       ...(this.shm.enabled ? { shmThreshold: o.shmThreshold, maxPoolBytes: o.maxPoolBytes, ...(this.shmGroup === undefined ? {} : { shmGroup: this.shmGroup }) } : {}),
     };
@@ -208,7 +244,10 @@ export class Broker extends EventEmitter implements ConnectionHost {
       const q = c.queuedBytes;
       total += q;
       if (q > max) max = q;
-      connections.push({ id: c.id, name: c.name, pid: c.pid, transport: c.transport, listeners: c.listening.size, queuedBytes: q, lost: c.lostTotal });
+      connections.push({
+        id: c.id, name: c.name, pid: c.pid, transport: c.transport, listeners: c.listening.size, queuedBytes: q,
+        heldBytes: c.heldBytes(), partialBytes: c.partialBytes, callsInFlight: this.calls.inFlight(c), lost: c.lostTotal,
+      });
     }
     const k = this.counters;
     return {
@@ -223,10 +262,11 @@ export class Broker extends EventEmitter implements ConnectionHost {
       disconnectedSlow: k.disconnectedSlow,
       calls: { started: k.calls, pending: this.calls.size, lateReplies: k.lateReplies },
       connectionsRefused: k.connectionsRefused,
+      descriptors: this.descriptors.stats(),
       protocolErrors: k.protocolErrors,
       queues: { policy: this.options.slowConsumer, limitBytes: this.options.maxQueueBytes, totalBytes: total, maxBytes: max, connections },
       shm: { enabled: this.shm.enabled, threshold: this.options.shmThreshold, ...this.shm.stats() },
-      memory: { rss: process.memoryUsage.rss() },
+      memory: { rss: process.memoryUsage.rss(), ...this.budget.stats() },
       ...(this.statsSources.size > 0 ? { carriers: Object.fromEntries([...this.statsSources].map(([name, f]) => [name, f()])) } : {}),
     };
   }
@@ -257,13 +297,6 @@ export class Broker extends EventEmitter implements ConnectionHost {
     const dirty = this.dirty;
     this.dirty = [];
     for (const c of dirty) c.flushOut();
-  }
-
-  private registrationChanged(name: string, registered: boolean): void {
-    const flags = registered ? Flag.Registered : 0;
-    for (const w of this.watches.matching(name)) {
-      w.conn.push(encodeFrame(Kind.Event, flags, w.id, 0, name, ''));
-    }
   }
 }
 

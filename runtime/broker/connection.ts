@@ -1,9 +1,11 @@
-// One client connection inside the broker: its state, its outbound queue and the slow-consumer policy.
+// One client connection inside the broker: its state, its input (partial frames bounded in size and time), the slow-consumer policy.
 import type { Duplex } from 'node:stream';
-import { Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { KIND_NAMES, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeFrame } from '../protocol/frame.js';
 import { LastName } from '../protocol/names.js';
-import { FrameParser } from '../protocol/parser.js';
+import { FrameParser, type FrameHead, type PartialBudget } from '../protocol/parser.js';
+import { BUFFER_OVERHEAD, type MemoryBudget } from './budget.js';
+import { Outbound } from './outbound.js';
 import type { Watch } from './watches.js';
 
 /** What a connection needs from the broker that owns it. */
@@ -11,6 +13,10 @@ export interface ConnectionHost {
   readonly maxFrameBytes: number;
   readonly maxQueueBytes: number;
   readonly slowConsumer: 'drop' | 'disconnect';
+  /** A frame started and not complete within this time closes the connection (SPEC §8). */
+  readonly partialFrameTimeoutMs: number;
+  /** The broker-wide count of memory held for clients. */
+  readonly budget: MemoryBudget;
   /** Called for every complete frame, in order. */
   onFrame(conn: Connection, frame: import('../protocol/frame.js').Frame): void;
   /** Called once when the connection is gone, whatever the reason. */
@@ -25,9 +31,6 @@ export interface ConnectionHost {
 }
 
 export type ConnState = 'hello' | 'open' | 'closed';
-
-/** A tick's batch up to this size is copied into one buffer and written once. */
-const BATCH_CONCAT_BYTES = 256 * 1024;
 
 export class Connection {
   state: ConnState = 'hello';
@@ -47,10 +50,13 @@ export class Connection {
   /** Messages dropped towards this receiver since it was last told (PROTOCOL 3.14). */
   lost = 0;
   lostTotal = 0;
-  private out: Buffer[] = [];
-  private outBytes = 0;
+  private readonly out: Outbound;
   private readonly parser: FrameParser;
   private handshakeTimer: NodeJS.Timeout | null = null;
+  // The incomplete frame being timed: which one (by the parser's count of ended frames) and since when.
+  private partialTimer: NodeJS.Timeout | null = null;
+  private partialMark = -1;
+  private partialSince = 0;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -59,7 +65,8 @@ export class Connection {
     readonly transport: string,
     handshakeTimeoutMs: number,
   ) {
-    this.parser = new FrameParser(host.maxFrameBytes);
+    this.out = new Outbound(stream, host.budget);
+    this.parser = new FrameParser(host.maxFrameBytes, this.partialBudget(host.budget));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('drain', () => this.onDrain());
     stream.on('error', (err) => host.log('debug', `connection ${id}: ${err.message}`));
@@ -70,9 +77,19 @@ export class Connection {
     this.handshakeTimer.unref?.();
   }
 
-  /** Bytes waiting to reach this client: our batch plus the stream's own buffer. */
+  /** Bytes waiting to reach this client, counted as the memory they hold (outbound.ts). */
   get queuedBytes(): number {
-    return this.outBytes + this.stream.writableLength;
+    return this.out.bytes;
+  }
+
+  /** The memory really behind the queue, found from its buffers (for stats: at most `queuedBytes`). */
+  heldBytes(): number {
+    return this.out.heldBytes();
+  }
+
+  /** Bytes held for a frame that is still arriving. */
+  get partialBytes(): number {
+    return this.parser.held;
   }
 
   /** Marks the handshake done. */
@@ -109,7 +126,7 @@ export class Connection {
       this.lostTotal++;
       this.host.countSlow(this, false);
       // Make sure a flush runs, so the receiver hears of the loss even if nothing else is queued.
-      if (this.out.length === 0) this.host.markDirty(this);
+      if (this.out.idle) this.host.markDirty(this);
     }
   }
 
@@ -136,36 +153,19 @@ export class Connection {
       this.closed();
       return;
     }
-    if (this.out.length === 0) this.host.markDirty(this);
-    this.out.push(frame);
-    this.outBytes += frame.length;
+    if (this.out.idle) this.host.markDirty(this);
+    this.out.add(frame);
   }
 
   /** Writes the batch of this tick in one go. */
   flushOut(): void {
     if (this.state === 'closed') return;
-    const out = this.out;
-    if (out.length > 0) {
-      const bytes = this.outBytes;
-      this.out = [];
-      this.outBytes = 0;
-      if (out.length === 1) {
-        this.stream.write(out[0]);
-      } else if (bytes <= BATCH_CONCAT_BYTES) {
-        // One write per tick: a stream write costs more than copying small frames together, and a
-        // receiver's backlog then holds few large chunks instead of many small ones.
-        this.stream.write(Buffer.concat(out, bytes));
-      } else {
-        this.stream.cork();
-        for (const b of out) this.stream.write(b);
-        this.stream.uncork();
-      }
-    }
+    this.out.flush();
     // PROTOCOL 3.14: once the backlog has room again and no drain is pending, tell the receiver what it lost;
     // otherwise the stream's 'drain' does it.
     // Written at once, not pushed: this is the flush, and pushing would wait for another tick.
     if (this.lost > 0 && !this.stream.writableNeedDrain && this.queuedBytes < this.host.maxQueueBytes / 2) {
-      this.stream.write(this.takeLost());
+      this.out.write(this.takeLost());
     }
   }
 
@@ -193,7 +193,55 @@ export class Connection {
     const err = this.parser.push(chunk, (f) => {
       if (this.state !== 'closed') this.host.onFrame(this, f);
     });
-    if (err) this.fatal(err.code, err.message);
+    if (err) return this.fatal(err.code, err.message);
+    if (this.parser.midFrame) this.timePartial(); // a closed connection's parser is stopped, never mid-frame
+  }
+
+  /** The parser asks the broker's budget before holding a frame that arrives in pieces (SPEC §8). */
+  private partialBudget(budget: MemoryBudget): PartialBudget {
+    return {
+      hold: (bytes) => budget.holdPartial(bytes + BUFFER_OVERHEAD),
+      release: (bytes, buffers) => budget.releasePartial(bytes + buffers * BUFFER_OVERHEAD),
+      refused: (head) => this.refused(head),
+    };
+  }
+
+  /** A frame that did not fit the budget: its request is refused with ENOBUFS (PROTOCOL 6.1); a hello is fatal. */
+  private refused(head: FrameHead): void {
+    const what = `a ${KIND_NAMES[head.kind] ?? 'frame'} of ${head.length} bytes arriving in pieces does not fit the broker's memory budget`;
+    if (this.host.budget.refuse()) this.host.log('warn', `connection ${this.id} (${this.name || 'unnamed'}, pid ${this.pid}): ${what} (ENOBUFS; more refusals are counted in stats)`);
+    if (this.state === 'hello') return this.fatal('ENOBUFS', what, head.kind);
+    this.error('ENOBUFS', what, head.id, head.kind);
+  }
+
+  /**
+   * PROTOCOL 1.2: a frame started must be complete within `partialFrameTimeoutMs`. One timer per
+   * connection, armed once and checked when it fires: a stream of frames pays one clock read per
+   * chunk that ends inside a frame, no timer.
+   */
+  private timePartial(): void {
+    const mark = this.parser.framesEnded;
+    if (mark !== this.partialMark) {
+      this.partialMark = mark;
+      this.partialSince = Date.now();
+    }
+    if (this.partialTimer) return;
+    this.partialTimer = setTimeout(() => this.partialDue(), this.host.partialFrameTimeoutMs);
+    this.partialTimer.unref?.();
+  }
+
+  private partialDue(): void {
+    this.partialTimer = null;
+    if (this.state === 'closed' || !this.parser.midFrame) return;
+    const limit = this.host.partialFrameTimeoutMs;
+    // A stream the broker paused itself (fair turns, backpressure) cannot finish its frame: not the peer's fault.
+    if (this.stream.isPaused()) this.partialSince = Date.now();
+    const left = this.partialSince + limit - Date.now();
+    if (left <= 0) {
+      return this.fatal('ETIMEDOUT', `a frame started ${limit} ms ago is still incomplete (${this.parser.buffered} bytes received)`);
+    }
+    this.partialTimer = setTimeout(() => this.partialDue(), left);
+    this.partialTimer.unref?.();
   }
 
   private onDrain(): void {
@@ -205,8 +253,8 @@ export class Connection {
     this.state = 'closed';
     this.parser.stop();
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    this.out = [];
-    this.outBytes = 0;
+    if (this.partialTimer) clearTimeout(this.partialTimer);
+    this.out.close();
     this.host.onClose(this);
   }
 }

@@ -7,8 +7,9 @@ import { isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { channelProblem, decodeName, isPattern, messageProblem, printableAscii } from '../protocol/names.js';
 import type { Broker } from './broker.js';
+import { CALL_BYTES } from './budget.js';
 import type { Connection } from './connection.js';
-import { WatchTable } from './watches.js';
+import { reportInitial } from './initial-report.js';
 
 type Handler = (b: Broker, c: Connection, f: Frame) => void;
 
@@ -71,8 +72,31 @@ function messageOk(c: Connection, f: Frame, channel: string): boolean {
   return true;
 }
 
+/**
+ * A pattern text the broker does not hold yet is refused past its bound (SPEC §8, docs/CONFIG.md):
+ * each listener pattern may be tried on every new channel, each watch pattern on every name
+ * registered or unregistered, so their numbers bound what one request costs. A text already
+ * held (by anyone) costs nothing more.
+ */
+function tooManyPatterns(c: Connection, f: Frame, name: string, held: boolean, count: number, max: number, what: string): boolean {
+  if (held || count < max || !isPattern(name)) return false;
+  c.error('ELIMIT', `more than ${max} distinct ${what} patterns on this broker`, f.id, f.kind, name);
+  return true;
+}
+
 function result(c: Connection, f: Frame, aux = 0, payload?: Uint8Array): void {
   c.push(encodeFrame(Kind.Result, 0, f.id, aux, '', '', payload));
+}
+
+/**
+ * SPEC §8: new work that would take the broker past `maxMemoryBytes` is refused with ENOBUFS
+ * (an error reply; for a send, the client's 'error' event), before anything queued is dropped.
+ */
+function overBudget(b: Broker, c: Connection, f: Frame, channel: string, bytes: number): boolean {
+  if (b.budget.fits(bytes)) return false;
+  if (b.budget.refuse()) b.log('warn', `memory budget of ${b.options.maxMemoryBytes} bytes reached: new sends and calls get ENOBUFS (counted in stats)`);
+  c.error('ENOBUFS', `the broker's memory budget (${b.options.maxMemoryBytes} bytes) is full; try again later`, f.id, f.kind, channel);
+  return true;
 }
 
 const hello: Handler = (b, c, f) => {
@@ -102,6 +126,8 @@ const send: Handler = (b, c, f) => {
   if (channel === null || !messageOk(c, f, channel)) return;
   const receivers = b.registry.route(channel);
   const n = receivers.length;
+  // A descriptor's data stay in the sender's pool (bounded by maxPoolBytes); inline bytes are budgeted.
+  if (n > 0 && !(f.flags & Flag.Shm) && overBudget(b, c, f, channel, n * f.raw.length)) return;
   if (f.flags & Flag.Shm) {
     // PROTOCOL 8.3: a descriptor; the shm router checks it even when nobody listens.
     if (b.shm.route(c, f, receivers) < 0) return;
@@ -142,6 +168,7 @@ const listen: Handler = (b, c, f) => {
     if (c.listening.size >= b.options.maxListeners) {
       return c.error('ELIMIT', `more than ${b.options.maxListeners} listener names on one connection`, f.id, f.kind, name);
     }
+    if (tooManyPatterns(c, f, name, b.registry.has(name), b.registry.patternCount, b.options.maxPatterns, 'listener')) return;
     c.listening.add(name);
     b.registry.add(name, c);
   }
@@ -162,15 +189,12 @@ const watch: Handler = (b, c, f) => {
     return c.error('ELIMIT', `more than ${b.options.maxWatches} watches on one connection`, f.id, f.kind, name);
   }
   if (f.id === 0 || c.watches.has(f.id)) return c.error('EINVAL', `watch id ${f.id} is zero or in use`, f.id, f.kind, name);
+  if (tooManyPatterns(c, f, name, b.watches.has(name), b.watches.patternCount, b.options.maxWatchPatterns, 'watch')) return;
   const w = b.watches.add(c, f.id, name);
   c.watches.set(f.id, w);
-  // PROTOCOL 3.7: the current state first, each event marked initial, then the result.
-  for (const registered of b.registry.names()) {
-    if (WatchTable.concerns(w, registered)) {
-      c.push(encodeFrame(Kind.Event, Flag.Registered | Flag.Initial, w.id, 0, registered, ''));
-    }
-  }
-  result(c, f);
+  // PROTOCOL 3.7: the current state first, each event marked initial, then the result; a long
+  // report goes on in later turns, this connection's next frames waiting behind it (turns.ts).
+  reportInitial(w, b.registry, b.watches.reports, (job) => b.turns.run(c, job), () => result(c, f));
 };
 
 const unwatch: Handler = (b, c, f) => {
@@ -187,6 +211,11 @@ const call: Handler = (b, c, f) => {
   if (channel === null || !messageOk(c, f, channel)) return;
   const receivers = b.registry.route(channel);
   if (receivers.length === 0) return c.error('ENOLISTENER', `nobody listens on ${channel}`, f.id, f.kind, channel);
+  // PROTOCOL 6.1: calls in flight are bounded per connection; the connection stays open.
+  if (b.calls.inFlight(c) >= b.options.maxCallsInFlight) {
+    return c.error('ELIMIT', `more than ${b.options.maxCallsInFlight} calls in flight on one connection`, f.id, f.kind, channel);
+  }
+  if (overBudget(b, c, f, channel, CALL_BYTES + receivers.length * f.raw.length)) return;
   const timeout = Math.min(f.aux === 0 ? DEFAULT_CALL_TIMEOUT_MS : f.aux, MAX_CALL_TIMEOUT_MS);
   const pending = b.calls.start(c, f.id, channel, receivers, timeout + 1000);
   const raw = f.raw;

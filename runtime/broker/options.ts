@@ -20,10 +20,22 @@ export interface BrokerOptions {
   maxListeners?: number;
   /** Watches one connection may hold (default 1024). */
   maxWatches?: number;
+  /** Distinct wildcard patterns registered as listener names, broker-wide (default 4096; ELIMIT beyond). */
+  maxPatterns?: number;
+  /** Distinct wildcard patterns watched, broker-wide (default 256; ELIMIT beyond). */
+  maxWatchPatterns?: number;
   /** Simultaneous connections (default 1024). */
   maxConnections?: number;
   /** Time a new connection has to send its hello (default 2000 ms). */
   handshakeTimeoutMs?: number;
+  /** Calls one connection may have in flight (default 1024; ELIMIT beyond). */
+  maxCallsInFlight?: number;
+  /** Time a frame may take to arrive once started (default 10000 ms; then the connection is closed, ETIMEDOUT). */
+  partialFrameTimeoutMs?: number;
+  /** Bytes held for frames arriving in pieces, all connections together (default 16 MiB; ENOBUFS beyond). */
+  maxPartialBytes?: number;
+  /** Memory the broker holds for clients: queues, partial frames, calls (default 64 MiB; new sends and calls get ENOBUFS beyond). */
+  maxMemoryBytes?: number;
   /** Log lines to stderr: `error`, `warn` (default), `info`, `debug`. */
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
   /** Name reported in welcome and stats. */
@@ -34,7 +46,7 @@ export interface BrokerOptions {
   shmThreshold?: number;
   /** Largest shared-memory pool one client may announce, all segments together (default 128 MiB; PROTOCOL 8.2). */
   maxPoolBytes?: number;
-  // ---- carriers (issue 7): each is loaded from channels/ only when its option is set; they validate their own values.
+  // ---- carriers (channels/README.md): each is loaded from channels/ only when its option is set; they validate their own values.
   /** Also listen on TCP at `HOST:PORT` (a bare port means 127.0.0.1); off by default (channels/tcp). */
   tcp?: string;
   /** Shared secret every plain-TCP client must present (else $QCOP_TCP_TOKEN); 16–256 visible ASCII characters. */
@@ -69,27 +81,41 @@ export interface LinkOptions {
   maxBufferedBytes?: number;
 }
 
-/** Options only carriers read (issue 7); `resolveOptions` passes them through untouched. */
+/** Options only carriers read (channels/README.md); `resolveOptions` passes them through untouched. */
 export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus';
 
 export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group' | CarrierOptionKey>> &
   Pick<BrokerOptions, CarrierOptionKey> & { socket: string; group?: string | number };
+
+/** Defaults of the bounds of SPEC §8 (docs/CONFIG.md "Memory bound"). */
+const DEFAULTS = {
+  maxCallsInFlight: 1024,
+  partialFrameTimeoutMs: 10_000,
+  maxPartialBytes: 16 << 20,
+  maxMemoryBytes: 64 << 20,
+};
 
 const NUMERIC: Array<[keyof BrokerOptions, number, number]> = [
   ['maxFrameBytes', 1024, 1 << 30],
   ['maxQueueBytes', 4096, 1 << 30],
   ['maxListeners', 1, 1 << 20],
   ['maxWatches', 1, 1 << 20],
+  ['maxPatterns', 1, 1 << 20],
+  ['maxWatchPatterns', 1, 1 << 20],
   ['maxConnections', 1, 1 << 20],
   ['handshakeTimeoutMs', 10, 600_000],
+  ['maxCallsInFlight', 1, 1 << 20],
+  ['partialFrameTimeoutMs', 10, 3_600_000],
+  ['maxPartialBytes', 1 << 16, 2 ** 48],
+  ['maxMemoryBytes', 1 << 20, 2 ** 48],
   ['shmThreshold', 0, 1 << 30],
   ['maxPoolBytes', 1 << 16, 2 ** 32 - 1],
 ];
 
 export const KNOWN_OPTIONS = new Set<string>([
-  'socket', 'group', 'maxFrameBytes', 'maxQueueBytes', 'slowConsumer', 'maxListeners', 'maxWatches',
-  'maxConnections', 'handshakeTimeoutMs', 'logLevel', 'name', 'noSocket', 'shmThreshold', 'maxPoolBytes',
-  'tcp', 'tcpToken', 'tcpInsecureLoopback', 'tls', 'links', 'serial', 'serialClients', 'dbus', // carriers (issue 7)
+  'socket', 'group', 'maxFrameBytes', 'maxQueueBytes', 'slowConsumer', 'maxListeners', 'maxWatches', 'maxPatterns', 'maxWatchPatterns',
+  'maxConnections', 'handshakeTimeoutMs', 'maxCallsInFlight', 'partialFrameTimeoutMs', 'maxPartialBytes', 'maxMemoryBytes', 'logLevel', 'name', 'noSocket', 'shmThreshold', 'maxPoolBytes',
+  'tcp', 'tcpToken', 'tcpInsecureLoopback', 'tls', 'links', 'serial', 'serialClients', 'dbus', // carriers (channels/README.md)
 ]);
 
 /** Checks every option and fills in defaults; throws EINVAL naming the bad key. */
@@ -113,6 +139,11 @@ export function resolveOptions(input: BrokerOptions, socket: string): ResolvedOp
     bad('logLevel', "must be 'error', 'warn', 'info' or 'debug'");
   }
   if (input.group !== undefined && typeof input.group !== 'string' && typeof input.group !== 'number') bad('group', 'must be a name or a gid');
+  // A frame of maxFrameBytes arriving in pieces must fit both budgets, or it could never be received.
+  const frame = input.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
+  for (const key of ['maxPartialBytes', 'maxMemoryBytes'] as const) {
+    if ((input[key] ?? DEFAULTS[key]) < frame) bad(key, `must be at least maxFrameBytes (${frame}; its default is ${DEFAULTS[key]})`);
+  }
   return {
     socket,
     group: input.group,
@@ -121,14 +152,20 @@ export function resolveOptions(input: BrokerOptions, socket: string): ResolvedOp
     slowConsumer: input.slowConsumer ?? 'drop',
     maxListeners: input.maxListeners ?? DEFAULT_LIMITS.maxListeners,
     maxWatches: input.maxWatches ?? DEFAULT_LIMITS.maxWatches,
+    maxPatterns: input.maxPatterns ?? 4096,
+    maxWatchPatterns: input.maxWatchPatterns ?? 256,
     maxConnections: input.maxConnections ?? 1024,
     handshakeTimeoutMs: input.handshakeTimeoutMs ?? 2000,
+    maxCallsInFlight: input.maxCallsInFlight ?? DEFAULTS.maxCallsInFlight,
+    partialFrameTimeoutMs: input.partialFrameTimeoutMs ?? DEFAULTS.partialFrameTimeoutMs,
+    maxPartialBytes: input.maxPartialBytes ?? DEFAULTS.maxPartialBytes,
+    maxMemoryBytes: input.maxMemoryBytes ?? DEFAULTS.maxMemoryBytes,
     logLevel: input.logLevel ?? 'warn',
     name: input.name ?? 'qcopd',
     noSocket: input.noSocket ?? false,
     shmThreshold: input.shmThreshold ?? DEFAULT_SHM_THRESHOLD,
     maxPoolBytes: input.maxPoolBytes ?? DEFAULT_MAX_POOL_BYTES,
-    // carriers (issue 7): checked by the carrier when it loads
+    // carriers (channels/README.md): checked by the carrier when it loads
     tcp: input.tcp, tcpToken: input.tcpToken, tcpInsecureLoopback: input.tcpInsecureLoopback,
     tls: input.tls, links: input.links, serial: input.serial, serialClients: input.serialClients, dbus: input.dbus,
   };

@@ -1,100 +1,94 @@
-// The listener table: exact names and compiled patterns, who listens where, and the route cache.
-import { isPattern } from '../protocol/names.js';
-import { Pattern } from '../protocol/pattern.js';
+// The broker's listener names: who listens where, registration transitions, and routes (on the shared NameIndex).
+import { NameIndex, type IndexEntry } from '../protocol/name-index.js';
 
 /** Anything that can receive: the registry only needs identity. */
 export type Receiver = object;
 
-interface PatternEntry<R> {
-  pattern: Pattern;
-  receivers: Set<R>;
+/** A registered name as watches see it: its text and when it was registered (NameIndex order). */
+export interface Registered {
+  readonly name: string;
+  readonly seq: number;
 }
 
-const CACHE_LIMIT = 4096;
+/** Every receiver of the exact entry and the matching patterns, each once. */
+function receiversOf<R>(exact: IndexEntry<Set<R>> | undefined, patterns: IndexEntry<Set<R>>[]): R[] {
+  if (patterns.length === 0) return exact ? [...exact.value] : [];
+  const seen = new Set<R>(exact?.value);
+  for (const p of patterns) for (const r of p.value) seen.add(r);
+  return [...seen];
+}
 
 /**
  * Maps listener names to receivers. A name is "registered" while at least one receiver holds it;
- * `onChange` reports the transitions (SPEC §2, registration events).
+ * `onChange` reports the transitions with the name's registration number (SPEC §2, registration events).
  */
 export class Registry<R extends Receiver> {
-  private readonly exact = new Map<string, Set<R>>();
-  private readonly patterns = new Map<string, PatternEntry<R>>();
-  private routeCache = new Map<string, R[]>();
+  private readonly index = new NameIndex<Set<R>, R[]>(receiversOf, { byPrefix: true });
 
-  constructor(private readonly onChange: (name: string, registered: boolean) => void) {}
+  constructor(private readonly onChange: (name: string, registered: boolean, seq: number) => void) {}
 
   /** Adds `name` for `receiver`; returns false if it already held it. */
   add(name: string, receiver: R): boolean {
-    let set: Set<R>;
-    if (isPattern(name)) {
-      let entry = this.patterns.get(name);
-      if (!entry) {
-        entry = { pattern: new Pattern(name), receivers: new Set() };
-        this.patterns.set(name, entry);
-      }
-      set = entry.receivers;
-    } else {
-      let s = this.exact.get(name);
-      if (!s) {
-        s = new Set();
-        this.exact.set(name, s);
-      }
-      set = s;
+    const entry = this.index.get(name);
+    if (!entry) {
+      const added = this.index.add(name, new Set([receiver]));
+      this.onChange(name, true, added.seq);
+      return true;
     }
-    if (set.has(receiver)) return false;
-    set.add(receiver);
-    this.routeCache.clear();
-    if (set.size === 1) this.onChange(name, true);
+    if (entry.value.has(receiver)) return false;
+    entry.value.add(receiver);
+    this.index.changed(entry);
     return true;
   }
 
   /** Removes `name` for `receiver`; returns false if it did not hold it. */
   remove(name: string, receiver: R): boolean {
-    const pattern = isPattern(name);
-    const set = pattern ? this.patterns.get(name)?.receivers : this.exact.get(name);
-    if (!set || !set.delete(receiver)) return false;
-    this.routeCache.clear();
-    if (set.size === 0) {
-      if (pattern) this.patterns.delete(name);
-      else this.exact.delete(name);
-      this.onChange(name, false);
+    const entry = this.index.get(name);
+    if (!entry || !entry.value.delete(receiver)) return false;
+    if (entry.value.size > 0) {
+      this.index.changed(entry);
+      return true;
     }
+    this.index.delete(name);
+    this.onChange(name, false, entry.seq);
     return true;
   }
 
-  /** Every receiver that a message on the concrete `channel` reaches, each once. */
+  /** Every receiver that a message on the concrete `channel` reaches, each once (cached). */
   route(channel: string): R[] {
-    const cached = this.routeCache.get(channel);
-    if (cached) return cached;
-    const exact = this.exact.get(channel);
-    let out: R[];
-    if (this.patterns.size === 0) {
-      out = exact ? [...exact] : [];
-    } else {
-      const seen = new Set<R>(exact);
-      for (const entry of this.patterns.values()) {
-        if (entry.pattern.matches(channel)) for (const r of entry.receivers) seen.add(r);
-      }
-      out = [...seen];
-    }
-    if (this.routeCache.size >= CACHE_LIMIT) this.routeCache = new Map();
-    this.routeCache.set(channel, out);
-    return out;
+    return this.index.lookup(channel);
   }
 
-  /** Registered listener names (exact and patterns). */
-  *names(): IterableIterator<string> {
-    yield* this.exact.keys();
-    yield* this.patterns.keys();
+  /** Registered listener names (exact and patterns), in registration order. */
+  names(): IterableIterator<string> {
+    return this.index.names();
+  }
+
+  /**
+   * Registered names with their registration numbers, in registration order: all of them, or
+   * those that may start with `prefix`; a live view for reports spread over turns.
+   */
+  registered(prefix = ''): IterableIterator<Registered> {
+    return this.index.valuesUnder(prefix);
+  }
+
+  /** Registration number of the latest name: names above it were registered later. */
+  get lastSeq(): number {
+    return this.index.lastSeq;
   }
 
   /** Number of registered listener names. */
   get size(): number {
-    return this.exact.size + this.patterns.size;
+    return this.index.size;
+  }
+
+  /** Number of registered patterns (distinct texts). */
+  get patternCount(): number {
+    return this.index.patternCount;
   }
 
   /** True while `name` is registered by anyone. */
   has(name: string): boolean {
-    return isPattern(name) ? this.patterns.has(name) : this.exact.has(name);
+    return this.index.get(name) !== undefined;
   }
 }

@@ -11,11 +11,13 @@ export interface ShmHost {
   readonly maxFrameBytes: number;
   readonly slowConsumer: 'drop' | 'disconnect';
   readonly maxPoolBytes: number;
+  /** The gid clients give their segments (group read), when the broker has a group. */
+  readonly shmGroup?: number | undefined;
   nextSeq(): number;
   log(level: 'error' | 'warn' | 'info' | 'debug', text: string): void;
 }
 
-interface Segment { index: number; seg: PoolSegment; name: Buffer; live: number; retired: boolean }
+interface Segment { index: number; seg: PoolSegment; name: Buffer; live: number; retired: boolean; shrunk: boolean }
 interface Sender { pools: Map<number, Segment>; slots: Map<number, Slot>; poolBytes: number; open: boolean; uid: number; max: number }
 interface Slot {
   token: number; sender: Connection; state: Sender; id: number; segment: Segment; length: number;
@@ -37,7 +39,7 @@ export const SHM_LAG_MS = 1000;
 export class ShmRouter {
   /** True when this broker can map pools (the addon loads). */
   readonly enabled = nativeAvailable();
-  readonly counters = { messages: 0, bytes: 0, inlined: 0, dropped: 0 };
+  readonly counters = { messages: 0, bytes: 0, inlined: 0, dropped: 0, shrunk: 0 };
   private readonly senders = new Map<Connection, Sender>();
   private readonly receivers = new Map<Connection, Receiver>();
   private readonly tokens = new Map<number, Slot>();
@@ -78,7 +80,7 @@ export class ShmRouter {
     let seg: PoolSegment;
     try {
       if (st.uid < 0) st.uid = peerUid(c);
-      seg = attachPoolSegment(key, st.uid);
+      seg = attachPoolSegment(key, st.uid, this.host.shmGroup);
     } catch (e) {
       return c.error((e as { code?: string }).code ?? 'EINVAL', (e as Error).message, f.id, f.kind);
     }
@@ -87,7 +89,7 @@ export class ShmRouter {
       return c.error('ELIMIT', `a pool above maxPoolBytes (${this.host.maxPoolBytes})`, f.id, f.kind);
     }
     st.poolBytes += seg.size;
-    st.pools.set(f.aux, { index: f.aux, seg, name: Buffer.from(seg.name, 'utf8'), live: 0, retired: false });
+    st.pools.set(f.aux, { index: f.aux, seg, name: Buffer.from(seg.name, 'utf8'), live: 0, retired: false, shrunk: false });
     c.push(encodeFrame(Kind.Result, 0, f.id, seg.size, '', ''));
   }
 
@@ -106,6 +108,11 @@ export class ShmRouter {
     if (!segment) return this.bad(c, f, `pool segment ${p.readUInt32LE(4)} is not announced`);
     if (length === 0 || offset + length > segment.seg.size) return this.bad(c, f, `slot ${offset}+${length} lies outside the ${segment.seg.size}-byte segment`);
     if (st.slots.has(id)) return this.bad(c, f, `slot ${id} is still in use`);
+    // docs/SHM.md §10: the file must still back the slot (the sender may have shrunk it); a fault later is caught by the guard.
+    if (!segment.seg.intact(offset, length)) {
+      this.shrunk(c, segment);
+      return this.bad(c, f, `pool segment ${p.readUInt32LE(4)} no longer backs slot ${offset}+${length} (it was shrunk)`);
+    }
     const slot: Slot = { token: this.token(), sender: c, state: st, id, segment, length, refs: 0, active: 0, lagged: false };
     const seq = this.host.nextSeq();
     // Counted before routing: a receiver's policy may close the sender itself, which lets go of idle segments.
@@ -113,7 +120,7 @@ export class ShmRouter {
     this.counters.messages++;
     this.counters.bytes += length;
     let described: Buffer | null = null;
-    let inline: Buffer | null = null;
+    let inline: Buffer | false | null = null;
     let reached = 0;
     for (const r of receivers) {
       if (this.canMap(r)) {
@@ -135,15 +142,22 @@ export class ShmRouter {
         if (!rs.lagging) slot.active++;
         reached++;
       } else {
-        if (f.messageEnd + length > this.host.maxFrameBytes) {
-          // PROTOCOL 8.6: too large for this receiver's link: dropped, counted, told.
+        if (inline === null && f.messageEnd + length <= this.host.maxFrameBytes) {
+          inline = this.inline(f, segment.seg.buffer.subarray(offset, offset + length), seq, c.id);
+          // Read under the fault guard: a segment shrunk during the copy gives zeros, which are never delivered.
+          if (!segment.seg.intact(offset, length)) {
+            this.shrunk(c, segment);
+            inline = false;
+          }
+        }
+        if (!inline) {
+          // PROTOCOL 8.6: too large for this receiver's link (or the copy was lost): dropped, counted, told.
           this.counters.dropped++;
           r.lost++;
           r.lostTotal++;
           r.tellLost();
           continue;
         }
-        inline ??= this.inline(f, segment.seg.buffer.subarray(offset, offset + length), seq, c.id);
         if (r.deliver(inline)) {
           this.counters.inlined++;
           reached++;
@@ -203,7 +217,8 @@ export class ShmRouter {
     }
     for (const s of this.tokens.values()) slotBytes += s.length;
     const k = this.counters;
-    return { messages: k.messages, bytes: k.bytes, inlined: k.inlined, dropped: k.dropped, slotsInUse: this.tokens.size, slotBytesInUse: slotBytes, segments, poolBytes };
+    const faults = this.enabled ? native().guardFaults() : 0;
+    return { messages: k.messages, bytes: k.bytes, inlined: k.inlined, dropped: k.dropped, shrunk: k.shrunk, faults, slotsInUse: this.tokens.size, slotBytesInUse: slotBytes, segments, poolBytes };
   }
 
   /**
@@ -271,6 +286,14 @@ export class ShmRouter {
     const seg = slot.segment;
     if (--seg.live === 0 && seg.retired) seg.seg.close();
     if (slot.state.open) slot.sender.push(encodeFrame(Kind.Freed, 0, 0, slot.id, '', ''));
+  }
+
+  /** A sender shrank a segment under its slots (docs/SHM.md §10): counted each time, logged once per segment. */
+  private shrunk(c: Connection, segment: Segment): void {
+    this.counters.shrunk++;
+    if (segment.shrunk) return;
+    segment.shrunk = true;
+    this.host.log('warn', `connection ${c.id}: pool segment ${segment.seg.name} was shrunk under its messages; they are refused or dropped`);
   }
 
   private bad(c: Connection, f: Frame, why: string): number {

@@ -44,7 +44,9 @@ function optionsFrom(args: ParsedArgs): BrokerOptions {
   if (level !== undefined) o.logLevel = level as BrokerOptions['logLevel'];
   const nums: Array<[string, keyof BrokerOptions]> = [
     ['max-frame-bytes', 'maxFrameBytes'], ['max-queue-bytes', 'maxQueueBytes'], ['max-listeners', 'maxListeners'],
-    ['max-watches', 'maxWatches'], ['max-connections', 'maxConnections'],
+    ['max-watches', 'maxWatches'], ['max-patterns', 'maxPatterns'],
+    ['max-watch-patterns', 'maxWatchPatterns'], ['max-connections', 'maxConnections'],
+    ['max-calls-in-flight', 'maxCallsInFlight'], ['max-partial-bytes', 'maxPartialBytes'], ['max-memory-bytes', 'maxMemoryBytes'],
   ];
   for (const [flag, key] of nums) {
     const n = numberFlag(args, flag, { integer: true, min: 1 });
@@ -61,16 +63,21 @@ export const broker: Command = {
   flags: {
     socket: { type: 'string', description: 'socket path (default: $QCOP_SOCKET, $XDG_RUNTIME_DIR/qcop/qcop.sock, /run/qcop/qcop.sock for root, /tmp/qcop-UID/qcop.sock)' },
     config: { type: 'string', description: 'JSON file of broker options (docs/CONFIG.md)' },
-    group: { type: 'string', description: 'group allowed to connect (socket folder 0750)' },
+    group: { type: 'string', description: 'group allowed to connect: socket folder 0750 and socket 0660, both given to that group' },
     'max-frame-bytes': { type: 'string', description: 'largest frame accepted (default 1048576)' },
     'max-queue-bytes': { type: 'string', description: 'bytes queued per receiver before the slow-consumer policy (default 8388608)' },
     'slow-consumer': { type: 'string', description: "'drop' (default) or 'disconnect'" },
     'max-listeners': { type: 'string', description: 'listener names per connection (default 4096)' },
     'max-watches': { type: 'string', description: 'watches per connection (default 1024)' },
+    'max-patterns': { type: 'string', description: 'distinct listener patterns on the broker (default 4096)' },
+    'max-watch-patterns': { type: 'string', description: 'distinct watched patterns on the broker (default 256)' },
     'max-connections': { type: 'string', description: 'simultaneous connections (default 1024)' },
+    'max-calls-in-flight': { type: 'string', description: 'calls one connection may have waiting (default 1024)' },
+    'max-partial-bytes': { type: 'string', description: 'bytes held for frames arriving in pieces, all connections (default 16777216)' },
+    'max-memory-bytes': { type: 'string', description: 'memory budget for queues, partial frames and calls; ENOBUFS past it (default 67108864)' },
     'log-level': { type: 'string', description: 'error, warn (default), info or debug' },
     name: { type: 'string', description: 'broker name shown in stats' },
-    // carriers (issue 7, channels/README.md)
+    // carriers (channels/README.md)
     tcp: { type: 'string', description: 'also listen on TCP at HOST:PORT (a bare port means 127.0.0.1); off by default' },
     'tcp-token': { type: 'string', description: 'token plain-TCP clients must present (else $QCOP_TCP_TOKEN); 16-256 visible characters' },
     'tcp-insecure-loopback': { type: 'boolean', description: 'accept plain TCP without a token (loopback host only)' },
@@ -89,17 +96,17 @@ export const broker: Command = {
     const options = optionsFrom(args);
     const signal = untilSignal();
     try {
-      const loaded = await loadCarriers(options); // carriers (issue 7)
+      const loaded = await loadCarriers(options); // before the socket: bad options or a missing package stop here
       const b = await startBroker(options);
       process.stderr.write(`qcopd: listening on ${b.socketPath ?? defaultSocketPath()}\n`);
-      const carriers = await startCarriers(b, options, loaded).catch(async (err) => { // carriers (issue 7)
+      const carriers = await startCarriers(b, options, loaded).catch(async (err) => {
         await b.close();
         throw err;
       });
       sdNotify(`READY=1\nMAINPID=${process.pid}\nSTATUS=routing on ${b.socketPath}`);
       await signal.promise;
       sdNotify('STOPPING=1');
-      await Promise.all(carriers.map((c) => c.close())); // carriers (issue 7)
+      await Promise.all(carriers.map((c) => c.close()));
       await b.close();
       return 0;
     } finally {

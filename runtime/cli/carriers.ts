@@ -39,6 +39,8 @@ export function carrierFlags(args: ParsedArgs, o: BrokerOptions): void {
 interface CarrierModule {
   /** Throws EINVAL/ENOENT for bad options, before the broker claims its socket. */
   check(o: BrokerOptions): void;
+  /** Loads the carrier's optional npm package: ENOENT naming it and its install command when missing. */
+  prepare?(): Promise<void>;
   start(b: Broker, o: BrokerOptions): Promise<Carrier>;
 }
 
@@ -49,6 +51,7 @@ export async function loadCarriers(o: BrokerOptions): Promise<Array<{ name: stri
     if (!c.wanted(o)) continue;
     const mod = (await import(c.spec)) as CarrierModule;
     mod.check(o);
+    await mod.prepare?.();
     out.push({ name: c.name, mod });
   }
   return out;

@@ -38,7 +38,9 @@ async function dataArg(args: ParsedArgs, index: number): Promise<unknown> {
 /** The JSON line printed for a received message (SPEC §4): no `data` key when there is none. */
 export function messageLine(msg: ReceivedMessage): Record<string, unknown> {
   const line: Record<string, unknown> = { channel: msg.channel, message: msg.message };
-  if (msg.bytes.length > 0) line.data = toJsonData(msg.data);
+  // A private copy, checked after it was made: a producer that shrinks its pool under the message
+  // makes this throw EBADSLOT (counted as lost) instead of printing zeros (docs/SHM.md §10).
+  if (msg.bytes.length > 0) line.data = toJsonData(msg.copyData());
   return line;
 }
 

@@ -12,10 +12,10 @@ export function report(err: unknown): number {
   return 1;
 }
 
-/** Runs `cmd` with its arguments; resolves with the exit code. */
-export async function runCommand(cmd: Command, argv: string[]): Promise<number> {
+/** Runs `cmd` with its arguments and the global flags given before it; resolves with the exit code. */
+export async function runCommand(cmd: Command, argv: string[], globals: Record<string, string> = {}): Promise<number> {
   try {
-    const args = parseCommandArgs(cmd, argv);
+    const args = parseCommandArgs(cmd, argv, globals);
     if (args.flags.help) {
       process.stdout.write(helpText(cmd));
       return 0;

@@ -25,9 +25,12 @@ export interface ParsedArgs {
 /** Flags every client command takes. */
 export const CLIENT_FLAGS: Record<string, FlagSpec> = {
   socket: { type: 'string', description: 'broker socket path (default: $QCOP_SOCKET, then the standard path)' },
-  url: { type: 'string', description: 'broker URL instead of a socket: unix:/path, tcp://host:port, tls://host:port' },
+  url: { type: 'string', description: 'broker URL instead of a socket: unix:/path, tcp://host:port, tls://host:port, serial:///dev/ttyX' },
   help: { type: 'boolean', description: 'show this help' },
 };
+
+/** Flags also accepted before the command (`qcop --socket P send ...`, git/kubectl style); each is a string flag of CLIENT_FLAGS. */
+export const GLOBAL_FLAGS = ['socket', 'url'] as const;
 
 /** Usage problems exit 2 (SPEC §4). */
 export class UsageError extends QcopError {
@@ -36,7 +39,8 @@ export class UsageError extends QcopError {
   }
 }
 
-export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
+/** Parses a command's arguments; `globals` are the flags given before the command, merged in as if given after it. */
+export function parseCommandArgs(cmd: Command, argv: string[], globals: Record<string, string> = {}): ParsedArgs {
   const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
   for (const [name, spec] of Object.entries(cmd.flags)) options[name] = { type: spec.type, ...(spec.multiple ? { multiple: true } : {}) };
   let parsed;
@@ -46,6 +50,11 @@ export function parseCommandArgs(cmd: Command, argv: string[]): ParsedArgs {
     throw new UsageError(`${(err as Error).message.split('\n')[0]} (see qcop ${cmd.name} --help)`);
   }
   const flags = parsed.values as ParsedArgs['flags'];
+  for (const [name, value] of Object.entries(globals)) {
+    if (cmd.flags[name]?.type !== 'string') throw new UsageError(`qcop ${cmd.name} takes no --${name} (see qcop ${cmd.name} --help)`);
+    if (flags[name] !== undefined) throw new UsageError(`--${name} given both before and after the command`);
+    flags[name] = value;
+  }
   if (flags.help) return { positionals: parsed.positionals, flags };
   const n = parsed.positionals.length;
   if (n < cmd.positionals.min) throw new UsageError(`missing arguments: usage: ${cmd.usage}`);

@@ -6,6 +6,7 @@ import { QcopError, isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { LastName, decodeName } from '../protocol/names.js';
 import { Listener, Watch, type HandleOwner, type WatchEvent } from './handles.js';
+import { inboundLimit } from './dial.js';
 import { ListenerTable } from './listener-table.js';
 import { SendNames } from './send-names.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
@@ -311,6 +312,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
         return this.large.lagging(f.aux);
       case Kind.Welcome:
         this.limits = decodeControl(payloadOf(f));
+        this.parser?.setLimit(inboundLimit(this.limits.maxFrameBytes, this.opts.maxInboundFrameBytes));
         this.large.shm.welcome(this.limits);
         this.welcomeWaiter?.resolve();
         return;
@@ -356,9 +358,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   }
 
   private onLost(count: number): void {
-    const info = { count };
-    if (this.listenerCount('lost') > 0) this.emit('lost', info);
-    else process.emitWarning(`qcop: the broker dropped ${count} message(s) for this slow receiver`, { code: 'QCOP_LOST' });
+    this.emitLost(count, 'the broker dropped them for this slow receiver');
   }
 
   /**

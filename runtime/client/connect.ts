@@ -1,6 +1,6 @@
 // connect(): choose the broker (socket, URL, in-process), wait for it if asked, complete the handshake.
 import type { Broker } from '../broker/broker.js';
-import { defaultSocketPath } from '../broker/socket-path.js';
+import { defaultPathToCheck, defaultSocketPath } from '../broker/socket-path.js';
 import { QcopError } from '../protocol/errors.js';
 import { Client, type ClientOptions } from './client.js';
 import { targetFor, unixTarget, type Target } from './dial.js';
@@ -19,7 +19,7 @@ export interface ConnectOptions extends ClientOptions {
   transport?: Record<string, unknown>;
 }
 
-/** Connects to a broker; rejects with ENOBROKER naming the socket when none answers. */
+/** Connects to a broker; rejects with ENOBROKER naming the socket when none answers, EACCES when another user controls the default socket's folder. */
 export async function connect(options: ConnectOptions = {}): Promise<Client> {
   const target = await chooseTarget(options);
   const waitMs = options.waitForBroker ?? 0;
@@ -51,5 +51,8 @@ async function chooseTarget(options: ConnectOptions): Promise<Target> {
     return { where: `in-process broker ${current().options.name}`, local: true, dial: async () => current().connectInProcess() };
   }
   if (options.url) return targetFor(options.url, options.transport ?? {});
-  return unixTarget(options.socket ?? defaultSocketPath());
+  if (options.socket !== undefined) return unixTarget(options.socket);
+  // SPEC §8: the default folder of a non-root user is checked before every dial.
+  const checked = defaultPathToCheck();
+  return unixTarget(checked ?? defaultSocketPath(), checked !== null);
 }

@@ -1,6 +1,7 @@
 // Opening a byte stream to a broker: Unix socket paths and URLs; other transports plug in here.
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
+import { checkClientFolder } from '../broker/socket-path.js';
 import { QcopError } from '../protocol/errors.js';
 
 /** Opens one connection to the broker; rejects when nothing answers. */
@@ -14,13 +15,30 @@ export interface Target {
   local?: boolean;
 }
 
-/** Dials a Unix socket path. */
-export function unixTarget(socketPath: string): Target {
+/** PROTOCOL 6.3: the largest inbound frame before the welcome (a welcome or an error is small). */
+export const INBOUND_BEFORE_WELCOME = 64 * 1024;
+
+/**
+ * PROTOCOL 6.3: after the welcome, the frame limit the broker announced, at least 1 MiB (answers
+ * such as stats are not bound by it) and never above the client's own cap.
+ */
+export function inboundLimit(announced: unknown, cap: number): number {
+  const floor = 1 << 20;
+  return Math.min(typeof announced === 'number' && Number.isSafeInteger(announced) ? Math.max(announced, floor) : floor, cap);
+}
+
+/**
+ * Dials a Unix socket path. With `checkFolder` (the default path of a non-root user), each dial
+ * first checks that nobody else controls the socket's folder (SPEC §8): EACCES otherwise.
+ */
+export function unixTarget(socketPath: string, checkFolder = false): Target {
   return {
     where: socketPath,
     local: true,
     dial: () =>
       new Promise((resolve, reject) => {
+        const distrust = checkFolder ? checkClientFolder(socketPath) : null;
+        if (distrust) return reject(distrust);
         const s = net.createConnection(socketPath);
         const onError = (err: Error) => {
           s.destroy();

@@ -32,6 +32,8 @@ export interface LargeHost<P> {
   control(kind: Kind, flags: number, aux: number, payload: Uint8Array | undefined, onError: (e: Error) => void): void;
   newId(): number;
   reportError(err: Error): void;
+  /** Tells the application `count` messages were lost for it (as the broker's lost notices do). */
+  lost(count: number, why: string): void;
   /** Called when the held queue emptied: the client decides about 'drain'. */
   drained(): void;
 }
@@ -109,7 +111,8 @@ export class LargeSends<P> {
     try {
       return this.shm.pool.loan(length);
     } catch (e) {
-      this.shm.fail(`the pool could not be created: ${(e as Error).message}`);
+      // A full /dev/shm passes (an ordinary buffer, inline if it fits); anything else ends the pool here.
+      if ((e as QcopError).code !== 'ENOSPC') this.shm.fail(`the pool could not be created: ${(e as Error).message}`);
       return undefined;
     }
   }
@@ -143,7 +146,14 @@ export class LargeSends<P> {
     while (this.held.length > 0 && this.host.writable()) {
       const item = this.held[0]!;
       if (item.big) {
-        if (!this.trySend(item.big)) return;
+        let sent: boolean;
+        try {
+          sent = this.trySend(item.big);
+        } catch (e) {
+          this.host.reportError(e as Error); // ENOSPC and too large for a frame: this one message is not sent
+          sent = true;
+        }
+        if (!sent) return;
       } else {
         this.host.writeNow(item.frame!, item.pending);
       }
@@ -176,7 +186,12 @@ export class LargeSends<P> {
     this.shm.close();
   }
 
-  /** A Msg|Shm: maps the slot (zero copy), hands it to the listeners, releases it when they are done (PROTOCOL 8.4). */
+  /**
+   * A Msg|Shm: maps the slot (zero copy), hands it to the listeners, releases it when they are done
+   * (PROTOCOL 8.4). A slot its sender shrank away (docs/SHM.md §10) is a lost message for this
+   * receiver: counted and told, never handed over as zeros; a handler that met it through
+   * `msg.data` (EBADSLOT) is cut short the same way.
+   */
   receive(f: Frame, channel: string, message: string, targets: Listener[]): void {
     const d = this.shm.parse(payloadOf(f));
     if (!d) return this.host.reportError(new QcopError('EPROTO', 'malformed shared-memory descriptor from the broker'));
@@ -190,15 +205,30 @@ export class LargeSends<P> {
       view = this.shm.views.open(d.name, d.size, d.offset, d.length);
     } catch (e) {
       release();
-      return this.host.reportError(new QcopError((e as QcopError).code ?? 'EBADSLOT', `cannot map a shared-memory message on ${channel}: ${(e as Error).message}`));
+      return this.host.lost(1, `a shared-memory message on ${channel} could not be read: ${(e as Error).message}`);
     }
     const done = view.done;
+    let faulted = false;
     const msg = new ReceivedMessage(channel, message, view.bytes, undefined, () => {
       done();
       release();
+    }, () => {
+      if (view.intact()) return true;
+      if (!faulted) {
+        faulted = true;
+        this.host.lost(1, `the sender of a shared-memory message on ${channel} shrank its segment under it`);
+      }
+      return false;
     });
     try {
-      for (const l of targets) if (!l.closed) l.handler(msg);
+      for (const l of targets) {
+        if (l.closed) continue;
+        try {
+          l.handler(msg);
+        } catch (e) {
+          if (!msg.isFault(e)) throw e;
+        }
+      }
     } finally {
       msg.dispatched();
     }
@@ -224,12 +254,26 @@ export class LargeSends<P> {
     try {
       slot = this.shm.pool.alloc(big.payload.length);
     } catch (e) {
+      if ((e as QcopError).code === 'ENOSPC') return this.spill(big, e as QcopError);
       this.shm.fail(`the pool could not be created: ${(e as Error).message}`);
       return this.trySend(big);
     }
     if (!slot) return false;
     big.payload.copy(slot.buffer);
     this.host.writeNow(encodeFrame(Kind.Send, Flag.Shm, big.id, 0, big.channel, big.message, this.shm.sendDescriptor(slot)));
+    return true;
+  }
+
+  /**
+   * /dev/shm is full (SPEC §8): this message goes inline when it fits a frame, else the send fails
+   * with ENOSPC; the pool stays in use for the next ones, as space may come back.
+   */
+  private spill(big: BigSend, full: QcopError): true {
+    try {
+      this.host.writeInline(big);
+    } catch {
+      throw new QcopError('ENOSPC', `${full.message}; the ${big.payload.length} bytes of data on ${big.channel} are also too large to go inline (docs/SHM.md §10)`, { cause: full });
+    }
     return true;
   }
 

@@ -26,12 +26,16 @@ export class ReceivedMessage {
   // PROTOCOL 8.4: a message in a sender's pool slot; the slot is released once the handlers returned and every hold() ended.
   private slot: { release: () => void; holds: number; dispatching: boolean } | null = null;
   private readonly sharedFlag: boolean;
+  // docs/SHM.md §10: false once the sender shrank its segment under the slot; the error thrown then, once made.
+  private readonly intact?: () => boolean;
+  private fault: QcopError | null = null;
 
-  constructor(channel: string, message: string, payload: Buffer, call?: { id: number; via: CallAnswerer }, release?: () => void) {
+  constructor(channel: string, message: string, payload: Buffer, call?: { id: number; via: CallAnswerer }, release?: () => void, intact?: () => boolean) {
     this.channel = channel;
     this.message = message;
     this.payload = payload;
     this.sharedFlag = release !== undefined;
+    if (intact) this.intact = intact;
     if (release) this.slot = { release, holds: 0, dispatching: true };
     if (call) {
       const once = (kind: 'reply' | 'fail' | 'decline', value?: unknown, code?: string, text?: string) => {
@@ -50,11 +54,19 @@ export class ReceivedMessage {
    * For a message that came through shared memory (`shared`) it is zero copy: a `Buffer` in it
    * is a view of the sender's pool slot, valid only while the handlers run or a `hold()` lasts.
    * Keep such data longer with `copyData()`, or copy the `Buffer` (`Buffer.from(b)`).
+   * Throws EBADSLOT when the sender shrank its segment under the slot (the message is lost, and
+   * counted as such): zeros are never handed over as data.
    */
   get data(): unknown {
     if (!this.decoded) {
       this.checkReadable('data');
-      this.value = decodeData(this.payload);
+      let value: unknown;
+      try {
+        value = decodeData(this.payload);
+      } finally {
+        this.checkIntact(); // after decoding: a fault during it is seen here
+      }
+      this.value = value;
       this.decoded = true;
     }
     return this.value;
@@ -68,7 +80,11 @@ export class ReceivedMessage {
   copyData(): unknown {
     if (!this.sharedFlag) return this.data;
     this.checkReadable('copyData()');
-    return decodeData(this.payload, true);
+    try {
+      return decodeData(this.payload, true);
+    } finally {
+      this.checkIntact();
+    }
   }
 
   /**
@@ -78,6 +94,7 @@ export class ReceivedMessage {
    */
   get bytes(): Buffer {
     this.checkReadable('bytes');
+    this.checkIntact();
     return this.payload;
   }
 
@@ -116,6 +133,18 @@ export class ReceivedMessage {
     this.slot = null;
     this.payload = Buffer.alloc(0);
     slot.release();
+  }
+
+  /** @internal True when `e` is the EBADSLOT this message threw because its slot was shrunk away. */
+  isFault(e: unknown): boolean {
+    return e !== null && e === this.fault;
+  }
+
+  private checkIntact(): void {
+    if (this.fault) throw this.fault;
+    if (!this.intact || this.intact()) return;
+    this.fault = new QcopError('EBADSLOT', `the sender shrank its shared-memory segment under this message on ${this.channel}: its data are lost`);
+    throw this.fault;
   }
 
   private checkReadable(what: string): void {

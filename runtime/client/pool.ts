@@ -1,7 +1,8 @@
 // The sender's shared-memory pool (segments, first-fit slots) and the receiver's cache of mapped segments (PROTOCOL 8).
 import { randomBytes } from 'node:crypto';
 import { DEFAULT_MAX_POOL_BYTES } from '../protocol/constants.js';
-import { createPoolSegment, mapPoolView, type PoolSegment, type PoolView } from '../shm/pool-segment.js';
+import { QcopError } from '../protocol/errors.js';
+import { POOL_KEY_PREFIX, createPoolSegment, mapPoolView, type PoolSegment, type PoolView } from '../shm/pool-segment.js';
 
 /** A slot handed out by `SendPool.alloc`: where the encoded data goes. */
 export interface Slot {
@@ -30,7 +31,7 @@ const ALIGN = 64;
 const SEGMENT_BYTES = 16 << 20;
 const MIB = 1 << 20;
 /** Distinguishes the pools of one process across clients and reconnections, and from a previous process with the same pid. */
-const PREFIX = `qcop-pool/${process.pid}-${randomBytes(4).toString('hex')}`;
+const PREFIX = `${POOL_KEY_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`;
 let segmentSeq = 0;
 
 const roundUp = (n: number, to: number) => Math.ceil(n / to) * to;
@@ -81,7 +82,7 @@ export class SendPool {
     this.laggingBytes += slot.length;
   }
 
-  /** A slot of `length` bytes, or null when the pool is full right now (retry after a free). */
+  /** A slot of `length` bytes, or null when the pool is full right now (retry after a free); QcopError ENOSPC when /dev/shm is. */
   alloc(length: number): Slot | null {
     const need = roundUp(length, ALIGN);
     for (const s of this.segments.values()) {
@@ -192,9 +193,10 @@ export class SendPool {
     if (s.loans.size === 0) this.closeSegment(s);
   }
 
+  /** Unmaps a segment; one with no slot in use (none in flight) loses its name at once (docs/SHM.md §8). */
   private closeSegment(s: Segment): void {
     this.byMemory.delete(s.seg.buffer.buffer as ArrayBuffer);
-    s.seg.close();
+    s.seg.close(s.used === 0);
   }
 
   private take(s: Segment, need: number, length: number): Slot | null {
@@ -203,6 +205,7 @@ export class SendPool {
       const range = free[i]!;
       if (range[1] < need) continue;
       const offset = range[0];
+      s.seg.reserve(offset + need); // ENOSPC here, before the slot is taken, rather than SIGBUS at the write
       if (range[1] === need) free.splice(i, 1);
       else {
         range[0] += need;
@@ -255,11 +258,15 @@ export class ViewCache {
   private readonly views = new Map<string, CachedView>();
   private timer: NodeJS.Timeout | null = null;
 
-  /** The bytes of one slot (zero copy) and a `done` to call once when they are no longer read. */
-  open(name: string, size: number, offset: number, length: number): { bytes: Buffer; done: () => void } {
+  /**
+   * The bytes of one slot (zero copy), `intact()` (docs/SHM.md §10: false once the sender shrank
+   * its segment under them) and a `done` to call once when they are no longer read. A slot outside
+   * the segment is EBADSLOT; a segment shrunk under it fails to map afresh.
+   */
+  open(name: string, size: number, offset: number, length: number): { bytes: Buffer; intact: () => boolean; done: () => void } {
     let v = this.views.get(name);
-    if (v && v.view.size !== size) {
-      // A different segment under a reused name: map it afresh once the old one is unused.
+    if (v && (v.view.size !== size || !v.view.intact(offset, length))) {
+      // A different segment under a reused name, or one shrunk under us: map afresh, the old one goes once unused.
       if (v.refs === 0) v.view.close();
       this.views.delete(name);
       v = undefined;
@@ -269,12 +276,14 @@ export class ViewCache {
       this.views.set(name, v);
       this.arm();
     }
-    if (offset + length > v.view.size) throw Object.assign(new Error(`slot ${offset}+${length} outside segment ${name}`), { code: 'EBADSLOT' });
+    // A fresh mapping was checked against the file's size as it was made.
+    if (offset + length > v.view.size) throw new QcopError('EBADSLOT', `slot ${offset}+${length} lies outside segment ${name}`);
     const cached = v;
     cached.refs++;
     let once = false;
     return {
       bytes: cached.view.buffer.subarray(offset, offset + length),
+      intact: () => cached.view.intact(offset, length),
       done: () => {
         if (once) return;
         once = true;

@@ -7,7 +7,7 @@ import { QcopError } from '../protocol/errors.js';
 import { encodeFrame, nameLength, payloadOf, type Frame } from '../protocol/frame.js';
 import { decodeName } from '../protocol/names.js';
 import { FrameParser } from '../protocol/parser.js';
-import type { Target } from './dial.js';
+import { INBOUND_BEFORE_WELCOME, type Target } from './dial.js';
 import { LargeSends, itemBytes, type BigSend, type Item } from './large-send.js';
 import type { ShmOptions } from './shm-link.js';
 
@@ -23,6 +23,8 @@ export interface ClientOptions extends ShmOptions {
   reconnect?: boolean;
   /** Longest pause between reconnection attempts (default 2000 ms). */
   reconnectMaxDelayMs?: number;
+  /** Largest frame accepted from the broker, whatever limit it announces (default 64 MiB; PROTOCOL 6.3). */
+  maxInboundFrameBytes?: number;
 }
 
 export interface Pending {
@@ -40,7 +42,6 @@ export interface Pending {
 
 export type State = 'connecting' | 'open' | 'disconnected' | 'closed';
 
-const MAX_INBOUND_FRAME = 1 << 30;
 /** A batch this large is written at once rather than at the end of the tick. */
 const BATCH_BYTES = 64 * 1024;
 
@@ -77,6 +78,7 @@ export abstract class ClientSession extends EventEmitter {
       connectTimeoutMs: options.connectTimeoutMs ?? 2000,
       reconnect: options.reconnect ?? true,
       reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2000,
+      maxInboundFrameBytes: options.maxInboundFrameBytes ?? 64 << 20,
     };
     this.hwm = this.opts.highWaterMark;
     this.large = new LargeSends<Pending>({
@@ -86,6 +88,7 @@ export abstract class ClientSession extends EventEmitter {
       control: (kind, flags, aux, payload, onError) => this.controlRequest(kind, flags, aux, payload, onError),
       newId: () => this.newId(),
       reportError: (e) => this.reportError(e),
+      lost: (count, why) => this.emitLost(count, why),
       drained: () => this.onDrain(),
     }, target.local === true, options, this.hwm);
   }
@@ -122,6 +125,11 @@ export abstract class ClientSession extends EventEmitter {
     if (handle && handle.listenerCount('error') > 0) handle.emit('error', err);
     else if (this.listenerCount('error') > 0) this.emit('error', err);
     else process.emitWarning(err.message, { code: (err as QcopError).code ?? 'QCOP' });
+  }
+
+  /** `count` messages were lost for this receiver: a 'lost' event `{ count }`, else a process warning (never silent). */
+  protected emitLost(count: number, why: string): void {
+    if (!this.emit('lost', { count })) process.emitWarning(`qcop: ${count} message(s) lost: ${why}`, { code: 'QCOP_LOST' });
   }
 
   protected reportErrorIfLive(e: Error): void {
@@ -251,13 +259,14 @@ export abstract class ClientSession extends EventEmitter {
 
   protected async handshake(stream: Duplex): Promise<void> {
     this.stream = stream;
-    this.parser = new FrameParser(MAX_INBOUND_FRAME);
+    this.parser = new FrameParser(INBOUND_BEFORE_WELCOME);
     const parser = this.parser;
     stream.on('data', (chunk: Buffer) => {
       if (this.stream !== stream) return;
       const err = parser.push(chunk, (f) => this.onFrame(f));
       if (err) {
-        this.reportError(new QcopError(err.code, `from broker: ${err.message}`));
+        const e = new QcopError(err.code, `from ${this.where}: ${err.message}`);
+        if (this.welcomeWaiter) this.welcomeWaiter.reject(e); else this.reportError(e);
         stream.destroy();
       }
     });

@@ -9,7 +9,7 @@ import { QcopError } from '../protocol/errors.js';
 export interface NativeStat { size: number; uid: number; gid: number; mode: number; mtimeMs: number }
 
 /** Values of a System V semaphore (`semStat`). */
-export interface SemStat { value: number; uid: number; gid: number; mode: number; nsems: number }
+export interface SemStat { value: number; uid: number; gid: number; cuid: number; cgid: number; mode: number; nsems: number }
 
 /** Kernel-verified identity of a Unix socket's peer. */
 export interface PeerCred { pid: number; uid: number; gid: number }
@@ -26,6 +26,14 @@ export interface NativeApi {
   shmUnlink(name: string): void;
   /** ftruncate(fd, size). */
   ftruncate(fd: number, size: number): void;
+  /** posix_fallocate(fd, offset, length): pages backed now, so a full /dev/shm is ENOSPC here, not SIGBUS at the first write. */
+  fallocate(fd: number, offset: number, length: number): void;
+  /** True when a SIGBUS inside this mapping (its file shrank) replaced it with zero pages (guard.c): its bytes are not the file's. */
+  poisoned(buffer: ArrayBuffer): boolean;
+  /** How many mappings of this process the fault guard has poisoned so far. */
+  guardFaults(): number;
+  /** fstat(fd).st_size alone (cheap enough to re-check before every message). */
+  fileSize(fd: number): number;
   /** fstat(fd) reduced to what shared memory needs. */
   fstat(fd: number): NativeStat;
   /** close(fd). */
@@ -42,8 +50,6 @@ export interface NativeApi {
   futexWait(buffer: ArrayBuffer, byteOffset: number, expected: number, timeoutMs: number): Promise<number>;
   /** Wakes up to `count` futex waiters on that int32 and returns how many woke. */
   futexWake(buffer: ArrayBuffer, byteOffset: number, count: number): number;
-  /** Takes the pid lock word on a worker (futex waits, dead owners taken over): 0 acquired, 1 recovered, -1 timeout, -2 unmapped. */
-  lockAcquire(buffer: ArrayBuffer, byteOffset: number, pid: number, timeoutMs: number): Promise<number>;
   /** Creates a private one-semaphore System V set with `initial` units (gid -1: keep) and returns its id. */
   semCreate(mode: number, initial: number, gid: number): number;
   /** Applies `undoDelta` with SEM_UNDO and `plainDelta` without, atomically; false when `nowait` and it would block. */
@@ -58,6 +64,12 @@ export interface NativeApi {
   peerCred(fd: number): PeerCred;
   /** Sends one datagram to $NOTIFY_SOCKET (path or '@abstract'); false when there is none. */
   sdNotify(text: string): boolean;
+  /** F_OFD_SETLK on [start, start+len) (type 0 unlock, 1 read, 2 write); false when another open description holds a conflicting lock. */
+  ofdLock(fd: number, start: number, len: number, type: 0 | 1 | 2): boolean;
+  /** F_OFD_GETLK: 0 when no other open description holds a lock on the range, else 1 (read) or 2 (write). */
+  ofdHeld(fd: number, start: number, len: number): 0 | 1 | 2;
+  /** The segment lock on a worker: byte lock `lockByte` of fd, then the word: 0 acquired, 1 recovered (holder died), -1 timeout, -2 cancelled. */
+  ownedLockAcquire(buffer: ArrayBuffer, wordOffset: number, fd: number, lockByte: number, pid: number, timeoutMs: number): Promise<number>;
 }
 
 const FILE = 'qcop_native.node';

@@ -1,5 +1,6 @@
 /* qcop_native.c owns the addon's module table, errno errors and argument helpers. The system calls
- * live beside it: shm.c (shm_open/mmap), wait.c (futex, lock loop, liveness), sem.c (System V
+ * live beside it: shm.c (shm_open/mmap), guard.c (the SIGBUS fault guard over every mapping),
+ * wait.c (futex, semaphore waits), owner.c (OFD locks, the segment lock loop), sem.c (System V
  * semaphores), sock.c (SO_PEERCRED, sd_notify). Pure C over N-API (NAPI_VERSION 8); docs/SHM.md. */
 #include "qcop_native.h"
 
@@ -99,10 +100,13 @@ static napi_value init(napi_env env, napi_value exports) {
       FN("shmOpen", js_shm_open),         FN("shmUnlink", js_shm_unlink), FN("ftruncate", js_ftruncate),
       FN("fstat", js_fstat),              FN("close", js_close),          FN("mmap", js_mmap),
       FN("munmap", js_munmap),            FN("cancel", js_cancel),            FN("alive", js_alive),          FN("futexWait", js_futex_wait),
-      FN("futexWake", js_futex_wake),     FN("lockAcquire", js_lock_acquire),
+      FN("futexWake", js_futex_wake),
       FN("semCreate", js_sem_create),     FN("semOp", js_sem_op),         FN("semAcquire", js_sem_acquire),
       FN("semStat", js_sem_stat),         FN("semRemove", js_sem_remove), FN("peerCred", js_peer_cred),
       FN("sdNotify", js_sd_notify),
+      FN("fallocate", js_fallocate),      FN("poisoned", js_poisoned),    FN("guardFaults", js_guard_faults),
+      FN("fileSize", js_file_size),
+      FN("ofdLock", js_ofd_lock),         FN("ofdHeld", js_ofd_held),     FN("ownedLockAcquire", js_owned_lock_acquire),
 #undef FN
   };
   napi_define_properties(env, exports, sizeof d / sizeof d[0], d);

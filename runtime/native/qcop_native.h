@@ -57,12 +57,19 @@ int64_t now_ms(void);
 const char *errno_name(int e);
 mapping_t *word_of(napi_env env, napi_value ab, napi_value off, int32_t **word);
 void mapping_unref(mapping_t *m);
+int guard_add(void *addr, size_t len, int prot);  /* guard.c: 0, or -1 when the table is full */
+void guard_unmap(void *addr, size_t len);          /* forgets the range and unmaps it */
 int pid_alive(int32_t pid);
+struct timespec ms_to_ts(int64_t ms); /* 32-bit division only (ARMv6 build) */
 
 /* JavaScript entry points, registered by qcop_native.c. */
 napi_value js_shm_open(napi_env env, napi_callback_info info);
 napi_value js_shm_unlink(napi_env env, napi_callback_info info);
 napi_value js_ftruncate(napi_env env, napi_callback_info info);
+napi_value js_fallocate(napi_env env, napi_callback_info info);
+napi_value js_poisoned(napi_env env, napi_callback_info info);
+napi_value js_guard_faults(napi_env env, napi_callback_info info);
+napi_value js_file_size(napi_env env, napi_callback_info info);
 napi_value js_fstat(napi_env env, napi_callback_info info);
 napi_value js_close(napi_env env, napi_callback_info info);
 napi_value js_mmap(napi_env env, napi_callback_info info);
@@ -71,7 +78,6 @@ napi_value js_cancel(napi_env env, napi_callback_info info);
 napi_value js_alive(napi_env env, napi_callback_info info);
 napi_value js_futex_wait(napi_env env, napi_callback_info info);
 napi_value js_futex_wake(napi_env env, napi_callback_info info);
-napi_value js_lock_acquire(napi_env env, napi_callback_info info);
 napi_value js_sem_create(napi_env env, napi_callback_info info);
 napi_value js_sem_op(napi_env env, napi_callback_info info);
 napi_value js_sem_acquire(napi_env env, napi_callback_info info);
@@ -79,5 +85,8 @@ napi_value js_sem_stat(napi_env env, napi_callback_info info);
 napi_value js_sem_remove(napi_env env, napi_callback_info info);
 napi_value js_peer_cred(napi_env env, napi_callback_info info);
 napi_value js_sd_notify(napi_env env, napi_callback_info info);
+napi_value js_ofd_lock(napi_env env, napi_callback_info info);
+napi_value js_ofd_held(napi_env env, napi_callback_info info);
+napi_value js_owned_lock_acquire(napi_env env, napi_callback_info info);
 
 #endif

@@ -54,7 +54,7 @@ napi_value js_sem_op(napi_env env, napi_callback_info info) {
 }
 
 
-/* semStat(semid) -> { value, uid, gid, mode, nsems } */
+/* semStat(semid) -> { value, uid, gid, cuid, cgid, mode, nsems }: the creator ids cannot be changed by IPC_SET */
 napi_value js_sem_stat(napi_env env, napi_callback_info info) {
   ARGS(1);
   int64_t id;
@@ -69,6 +69,8 @@ napi_value js_sem_stat(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "value", num(env, val));
   napi_set_named_property(env, o, "uid", num(env, ds.sem_perm.uid));
   napi_set_named_property(env, o, "gid", num(env, ds.sem_perm.gid));
+  napi_set_named_property(env, o, "cuid", num(env, ds.sem_perm.cuid));
+  napi_set_named_property(env, o, "cgid", num(env, ds.sem_perm.cgid));
   napi_set_named_property(env, o, "mode", num(env, ds.sem_perm.mode & 0777));
   napi_set_named_property(env, o, "nsems", num(env, (double)ds.sem_nsems));
   return o;

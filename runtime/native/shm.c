@@ -1,4 +1,5 @@
-/* shm.c owns POSIX shared memory: shm_open/unlink, ftruncate/fstat/close, mmap/munmap and the mapping registry. */
+/* shm.c owns POSIX shared memory: shm_open/unlink, ftruncate/fallocate/fstat/close, mmap/munmap and the
+ * mapping registry; every mapping is also registered with the SIGBUS guard (guard.c). */
 #include "qcop_native.h"
 
 /* ---------- mappings: registry so munmap waits for in-flight waits ---------- */
@@ -13,7 +14,7 @@ static mapping_t *mapping_find(void *addr) {
 }
 
 static void mapping_drop(mapping_t *m) { /* caller holds map_mutex */
-  munmap(m->addr, m->len);
+  guard_unmap(m->addr, m->len);
   for (mapping_t **p = &mappings; *p; p = &(*p)->next)
     if (*p == m) { *p = m->next; break; }
   free(m);
@@ -68,12 +69,31 @@ napi_value js_shm_unlink(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* True when a file offset fits this build's off_t (32 bits on the ARMv6 build, which has no _FILE_OFFSET_BITS=64). */
+static int fits_off(int64_t v) { return sizeof(off_t) >= 8 || v <= (int64_t)0x7fffffff; }
+
 napi_value js_ftruncate(napi_env env, napi_callback_info info) {
   ARGS(2);
   int64_t fd, size;
   if (argc < 2 || !arg_i64(env, argv[0], &fd) || !arg_i64(env, argv[1], &size) || size < 0)
     return throw_type(env, "ftruncate(fd, size)");
+  if (!fits_off(size)) return throw_errno(env, EFBIG, "ftruncate");
   if (ftruncate((int)fd, (off_t)size) < 0) return throw_errno(env, errno, "ftruncate");
+  return NULL;
+}
+
+/* fallocate(fd, offset, length): backs the range with pages now, so a full /dev/shm is ENOSPC here
+ * instead of SIGBUS at the first write (tmpfs allocates on touch). */
+napi_value js_fallocate(napi_env env, napi_callback_info info) {
+  ARGS(3);
+  int64_t fd, off, len;
+  if (argc < 3 || !arg_i64(env, argv[0], &fd) || !arg_i64(env, argv[1], &off) || !arg_i64(env, argv[2], &len) ||
+      off < 0 || len <= 0)
+    return throw_type(env, "fallocate(fd, offset, length)");
+  if (!fits_off(off + len)) return throw_errno(env, EFBIG, "posix_fallocate");
+  int e;
+  do e = posix_fallocate((int)fd, (off_t)off, (off_t)len); while (e == EINTR);
+  if (e) return throw_errno(env, e, "posix_fallocate");
   return NULL;
 }
 
@@ -91,6 +111,16 @@ napi_value js_fstat(napi_env env, napi_callback_info info) {
   napi_set_named_property(env, o, "mode", num(env, st.st_mode & 07777));
   napi_set_named_property(env, o, "mtimeMs", num(env, st.st_mtim.tv_sec * 1e3 + st.st_mtim.tv_nsec / 1e6));
   return o;
+}
+
+/* fileSize(fd) -> st_size alone: what a reader re-checks before each message, so no object is built. */
+napi_value js_file_size(napi_env env, napi_callback_info info) {
+  ARGS(1);
+  int64_t fd;
+  struct stat st;
+  if (argc < 1 || !arg_i64(env, argv[0], &fd)) return throw_type(env, "fileSize(fd)");
+  if (fstat((int)fd, &st) < 0) return throw_errno(env, errno, "fstat");
+  return num(env, (double)st.st_size);
 }
 
 napi_value js_close(napi_env env, napi_callback_info info) {
@@ -113,11 +143,16 @@ napi_value js_mmap(napi_env env, napi_callback_info info) {
   if (addr == MAP_FAILED) return throw_errno(env, errno, "mmap");
   mapping_t *m = calloc(1, sizeof *m);
   if (!m) { munmap(addr, (size_t)len); return throw_errno(env, ENOMEM, "mmap"); }
+  if (guard_add(addr, (size_t)len, prot) < 0) { /* an unguarded mapping could kill us: refuse it */
+    munmap(addr, (size_t)len);
+    free(m);
+    return throw_errno(env, EMFILE, "mmap (fault guard table full)");
+  }
   m->addr = addr;
   m->len = (size_t)len;
   napi_value ab;
   if (napi_create_external_arraybuffer(env, addr, (size_t)len, NULL, NULL, &ab) != napi_ok) {
-    munmap(addr, (size_t)len);
+    guard_unmap(addr, (size_t)len);
     free(m);
     return throw_errno(env, ENOMEM, "napi_create_external_arraybuffer");
   }

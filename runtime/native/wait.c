@@ -1,4 +1,5 @@
-/* wait.c owns everything that waits: process liveness, futex wait/wake and the lock loop, semaphore acquire, all on libuv workers. */
+/* wait.c owns process liveness by pid (a diagnostic), futex wait/wake and semaphore acquire on libuv workers;
+ * the segment lock loop is in owner.c. */
 #include "qcop_native.h"
 
 /* ---------- liveness ---------- */
@@ -27,10 +28,10 @@ napi_value js_alive(napi_env env, napi_callback_info info) {
   return boolean(env, pid_alive((int32_t)pid));
 }
 
-/* ---------- futex + lock loop on the libuv threadpool ---------- */
+/* ---------- futex and semaphore waits on the libuv threadpool ---------- */
 
 /* 32-bit arithmetic on purpose: 64-bit division would pull libgcc (ARMv7 code) into the ARMv6 build. */
-static struct timespec ms_to_ts(int64_t ms) {
+struct timespec ms_to_ts(int64_t ms) {
   int32_t m = ms > 0x7fffffff ? 0x7fffffff : (int32_t)ms;
   struct timespec ts = {(time_t)(m / 1000), (long)(m % 1000) * 1000000L};
   return ts;
@@ -41,7 +42,7 @@ static int futex_wait(int32_t *addr, int32_t expected, int64_t ms) {
   return (int)syscall(SYS_futex, addr, FUTEX_WAIT, expected, &ts, NULL, 0);
 }
 
-enum { OP_FUTEX, OP_LOCK, OP_SEM };
+enum { OP_FUTEX, OP_SEM };
 
 typedef struct {
   int op;
@@ -50,10 +51,10 @@ typedef struct {
   napi_ref keep;
   mapping_t *m;
   int32_t *word;
-  int32_t value;     /* expected value (futex) or own pid (lock) */
+  int32_t value;     /* expected value (futex) */
   int semid;
   int64_t timeout_ms; /* < 0: forever */
-  int result;        /* futex: 0 woken, 1 changed, -1 timeout; lock: 0, 1 recovered, -1 timeout; -2 cancelled */
+  int result;        /* futex: 0 woken, 1 changed, -1 timeout, -2 cancelled; sem: 0 acquired, -1 timeout */
   int err;
 } wait_req;
 
@@ -84,42 +85,6 @@ static void wait_execute(napi_env env, void *data) {
       if (futex_wait(r->word, r->value, left) == 0) { r->result = 0; return; }
       if (errno == EAGAIN) { r->result = 1; return; }
     }
-  }
-  /* OP_LOCK: word = owner pid (| LOCK_WAITERS); a dead owner's lock is taken over. */
-  int32_t self = r->value, *w = r->word;
-  int check = 1;
-  for (;;) {
-    if (r->m->cancel) { r->result = -2; return; }
-    int32_t v = __atomic_load_n(w, __ATOMIC_SEQ_CST);
-    if (v == 0) {
-      if (__atomic_compare_exchange_n(w, &v, self | LOCK_WAITERS, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-        r->result = 0;
-        return;
-      }
-      continue;
-    }
-    if (check) {
-      check = 0;
-      if (!pid_alive(v & LOCK_PID_MASK)) {
-        if (__atomic_compare_exchange_n(w, &v, self | LOCK_WAITERS, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
-          r->result = 1;
-          return;
-        }
-        continue;
-      }
-    }
-    if (!(v & LOCK_WAITERS)) {
-      int32_t nv = v | LOCK_WAITERS;
-      if (!__atomic_compare_exchange_n(w, &v, nv, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) continue;
-      v = nv;
-    }
-    int64_t left = POLL_MS;
-    if (deadline >= 0) {
-      int64_t d = deadline - now_ms();
-      if (d <= 0) { r->result = -1; return; }
-      if (d < left) left = d;
-    }
-    if (futex_wait(w, v, left) < 0 && errno == ETIMEDOUT) check = 1;
   }
 }
 
@@ -182,21 +147,6 @@ napi_value js_futex_wake(napi_env env, napi_callback_info info) {
   mapping_unref(m);
   if (n < 0) return throw_errno(env, errno, "futex");
   return num(env, (double)n);
-}
-
-/* lockAcquire(ab, byteOffset, pid, timeoutMs) -> Promise<0 acquired | 1 recovered | -1 timeout | -2 cancelled> */
-napi_value js_lock_acquire(napi_env env, napi_callback_info info) {
-  ARGS(4);
-  int64_t pid, timeout;
-  int32_t *word;
-  if (argc < 4 || !arg_i64(env, argv[2], &pid) || !arg_i64(env, argv[3], &timeout) || pid <= 0 ||
-      pid > LOCK_PID_MASK)
-    return throw_type(env, "lockAcquire(ab, byteOffset, pid, timeoutMs)");
-  mapping_t *m = word_of(env, argv[0], argv[1], &word);
-  if (!m) return NULL;
-  wait_req *r = calloc(1, sizeof *r);
-  r->op = OP_LOCK; r->m = m; r->word = word; r->value = (int32_t)pid; r->timeout_ms = timeout;
-  return queue_wait(env, r, argv[0]);
 }
 
 /* semAcquire(semid, timeoutMs) -> Promise<0 acquired | -1 timeout>: one unit with SEM_UNDO, on a worker */

@@ -11,7 +11,7 @@ export const CODES = {
   ETIMEDOUT: 'no answer in time',
   ENOBROKER: 'no broker answers on the socket',
   ECLOSED: 'the client, handle or connection is closed',
-  ENOBUFS: 'the client buffer is full while disconnected',
+  ENOBUFS: "no room: the broker's memory budget, or the client's buffer while disconnected, is full",
   ENOCALL: 'a reply to a call that does not exist or is finished',
   EACCES: 'permission denied',
   EEXIST: 'already exists',
@@ -19,6 +19,7 @@ export const CODES = {
   EADDRINUSE: 'a live broker already owns the socket',
   ENONATIVE: 'the native part is not available',
   EBADSLOT: 'a shared-memory descriptor outside its pool, not owned, or already released',
+  ENOSPC: 'no space left for shared memory (/dev/shm is full)',
 } as const;
 
 export type QcopCode = keyof typeof CODES;

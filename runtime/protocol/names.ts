@@ -1,6 +1,6 @@
 // Validation of channel names, patterns and message names (SPEC §1, PROTOCOL 4), on strings and on wire bytes.
 import { MAX_NAME_BYTES } from './constants.js';
-import { compilePattern } from './pattern.js';
+import { patternProblem } from './pattern.js';
 
 // ignoreBOM: a leading U+FEFF is part of the name, not a byte-order mark to strip.
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -28,12 +28,8 @@ export function channelProblem(name: string, what = 'channel'): string | null {
     }
   }
   if (segmentStart) return `${what} '${name}' ends with '/'`;
-  if (isPattern(name)) {
-    try {
-      compilePattern(name);
-    } catch {
-      return `${what} '${name}' is not a valid pattern (a set like [z-a] runs backwards)`;
-    }
+  if (isPattern(name) && patternProblem(name) !== null) {
+    return `${what} '${name}' is not a valid pattern (a set like [z-a] runs backwards)`;
   }
   return null;
 }

@@ -1,11 +1,9 @@
 // Listing and reclaiming qcop shm objects under /dev/shm: what `qcop shm ls|gc` and the broker's start call.
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { native } from '../native/index.js';
-import { F, HEADER_BYTES, Header } from './header.js';
-import { SHM_DIR, parseSystemName, qcopEntries, type ShmKind } from './names.js';
-import { removeIfStale } from './registry.js';
-
-const YOUNG_MS = 5000;
+import { native, type NativeApi } from '../native/index.js';
+import { OFD } from './header.js';
+import { parseSystemName, qcopEntries, systemName, type ParsedName, type ShmKind } from './names.js';
+import { SquatError, openObject, trustedSemid } from './ownership.js';
+import { readHeader, removeIfStale } from './registry.js';
 
 /** One row of `qcop shm ls`. */
 export interface SegmentInfo {
@@ -17,34 +15,52 @@ export interface SegmentInfo {
   size: number;
   /** Owner of the object. */
   uid: number;
-  /** Live processes attached (a process with several handles appears once). */
+  /** Live attached processes of this pid namespace (a process with several handles appears once). */
   pids: number[];
-  /** True when no live process has it attached: `collectGarbage` would remove it. */
+  /** True when no live process has it attached, in any pid namespace (or it is squatted): `collectGarbage` would remove it. */
   stale: boolean;
   /** Units available now (semaphores only). */
   value?: number;
   /** The /dev/shm entry, for diagnostics. */
   name: string;
+  /** Present when the name is held by another user than the one it names (or is not a plain file); only root can remove it. */
+  squatted?: true;
 }
 
 /** Result of `collectGarbage`. */
 export interface GcResult { removed: string[] }
 
-function readHeader(path: string): { header: Header | null; uid: number; mtimeMs: number } | null {
-  let fd: number;
+/** The row of one entry, or null when this user cannot read it (another user's private object) or it is gone. */
+function inspect(n: NativeApi, entry: string, parsed: ParsedName): SegmentInfo | null {
+  const name = `/${entry}`;
+  const info: SegmentInfo = { key: parsed.key ?? entry, kind: parsed.kind, size: 0, uid: parsed.uid, pids: [], stale: false, name: entry };
+  let opened;
   try {
-    fd = openSync(path, 'r');
-  } catch {
-    return null; // another user's private object, or gone
+    opened = openObject(name, false, parsed.kind, info.key);
+  } catch (e) {
+    // A squatter's bytes are never read: the row comes from its name and its owner only.
+    if (e instanceof SquatError) return { ...info, uid: e.squatter, stale: true, squatted: true };
+    return null;
   }
+  const { fd, st } = opened;
   try {
-    const st = fstatSync(fd);
-    if (st.size < HEADER_BYTES) return { header: null, uid: st.uid, mtimeMs: st.mtimeMs };
-    const buf = new ArrayBuffer(HEADER_BYTES);
-    readSync(fd, new Uint8Array(buf), 0, HEADER_BYTES, 0);
-    return { header: new Header(buf), uid: st.uid, mtimeMs: st.mtimeMs };
+    info.uid = st.uid;
+    info.stale = n.ofdHeld(fd, OFD.PRESENCE, 1) === 0; // the kernel's word, whatever namespace holds it
+    const header = readHeader(fd, st);
+    if (!header || !header.isReady(parsed.kind)) return info;
+    // A hashed name's key is only in the header; believe it when it hashes to this very name.
+    if (parsed.key === null && systemName(parsed.kind, header.key, parsed.uid) === name) info.key = header.key;
+    if (parsed.kind === 'segment') info.size = header.size;
+    info.pids = info.stale ? [] : header.livePids(n, fd);
+    if (parsed.kind === 'semaphore') {
+      const semid = trustedSemid(st, opened.owner, header);
+      if (typeof semid === 'number') {
+        try { info.value = n.semStat(semid).value; } catch { /* removed meanwhile */ }
+      }
+    }
+    return info;
   } finally {
-    closeSync(fd);
+    try { n.close(fd); } catch { /* closed */ }
   }
 }
 
@@ -55,36 +71,24 @@ export function listSegments(): SegmentInfo[] {
   for (const entry of qcopEntries()) {
     const parsed = parseSystemName(entry);
     if (!parsed) continue;
-    const got = readHeader(`${SHM_DIR}/${entry}`);
-    if (!got) continue;
-    const { header, uid, mtimeMs } = got;
-    const info: SegmentInfo = { key: parsed.key ?? entry, kind: parsed.kind, size: 0, uid, pids: [], stale: false, name: entry };
-    if (header && header.isReady(parsed.kind)) {
-      info.key = header.key;
-      info.size = parsed.kind === 'segment' ? header.size : 0;
-      info.pids = header.livePids(n);
-      info.stale = info.pids.length === 0;
-      if (parsed.kind === 'semaphore') {
-        try { info.value = n.semStat(header.get(F.SEMID)).value; } catch { info.stale = true; }
-      }
-    } else {
-      const creator = header ? header.get(F.CREATOR_PID) : 0;
-      info.stale = creator > 0 ? !n.alive(creator) : Date.now() - mtimeMs > YOUNG_MS;
-    }
-    out.push(info);
+    const info = inspect(n, entry, parsed);
+    if (info) out.push(info);
   }
   return out;
 }
 
-/** Removes every stale segment and semaphore this user may remove; returns their keys. */
+/**
+ * Removes every stale segment and semaphore this user may remove (root: also squatters); returns their
+ * keys. Each removal re-checks under the kernel lock, so an object someone attaches meanwhile is kept.
+ */
 export function collectGarbage(): GcResult {
   const removed: string[] = [];
   for (const info of listSegments()) {
     if (!info.stale) continue;
     try {
-      if (removeIfStale(`/${info.name}`, info.kind)) removed.push(info.key);
+      if (removeIfStale(`/${info.name}`, info.kind) === 'removed') removed.push(info.key);
     } catch {
-      // not ours to remove (EACCES/EPERM), or it changed meanwhile: leave it
+      // changed meanwhile, or not ours to remove: leave it
     }
   }
   return { removed };

@@ -1,10 +1,18 @@
-// The cross-process lock of a segment: pid lock word in the header, turn-taking per handle, crash recovery.
+// The cross-process lock of a segment: an OFD byte lock excludes (the kernel drops it when its holder dies, in any
+// pid namespace), the header's word carries futex waits and "the last holder died holding it"; turn-taking per handle.
 import { native } from '../native/index.js';
 import { QcopError } from '../protocol/errors.js';
-import { F, LOCK_PID_MASK, LOCK_WAITERS, type Header } from './header.js';
+import { F, LOCK_PID_MASK, LOCK_WAITERS, OFD, type Header } from './header.js';
 
 /** What a successful lock reports: `recovered` when the previous holder died holding it. */
-export interface LockResult { recovered: boolean }
+export interface LockResult {
+  recovered: boolean;
+  /** The segment was shrunk under this handle: what `buffer` shows is zeros, not the data (`SharedMemory.poisoned`). */
+  poisoned: boolean;
+}
+
+/** What the lock itself knows (SharedMemory adds `poisoned`). */
+export type Acquired = Omit<LockResult, 'poisoned'>;
 
 /** Options of `lock()`. */
 export interface LockOptions { timeoutMs?: number }
@@ -19,7 +27,8 @@ export class SegmentLock {
   #inflight: Promise<unknown> | null = null;
   readonly #turns: Turn[] = [];
 
-  constructor(private readonly header: Header) {}
+  /** Lock over `header`, excluding through the open description `fd` (the handle's own). */
+  constructor(private readonly header: Header, private readonly fd: number) {}
 
   /** True while this handle holds the lock. */
   get held(): boolean {
@@ -27,7 +36,7 @@ export class SegmentLock {
   }
 
   /** Resolves once this handle holds the lock; rejects ETIMEDOUT after `timeoutMs`, ECLOSED on detach. */
-  async lock(opts: LockOptions = {}): Promise<LockResult> {
+  async lock(opts: LockOptions = {}): Promise<Acquired> {
     this.#check();
     const { timeoutMs } = opts;
     if (timeoutMs !== undefined && !(Number.isFinite(timeoutMs) && timeoutMs >= 0)) {
@@ -41,7 +50,7 @@ export class SegmentLock {
       if (fast) return fast;
       const left = deadline === undefined ? -1 : Math.max(0, deadline - Date.now());
       // The release of a lock won as the handle went away runs before close() lets the header be unmapped.
-      const pending = native().lockAcquire(this.header.buffer, F.LOCK * 4, process.pid, left).then((r) => {
+      const pending = native().ownedLockAcquire(this.header.buffer, F.LOCK * 4, this.fd, OFD.LOCK, process.pid, left).then((r) => {
         if (r >= 0 && this.#closed) this.#release();
         return r;
       });
@@ -58,7 +67,7 @@ export class SegmentLock {
   }
 
   /** Takes the lock now if free (or its holder is dead); null when another holder or a pending lock() has it. */
-  tryLock(): LockResult | null {
+  tryLock(): Acquired | null {
     this.#check();
     if (this.#busy) return null;
     const r = this.#tryWord();
@@ -92,26 +101,25 @@ export class SegmentLock {
     if (this.#closed) throw new QcopError('ECLOSED', 'segment is detached');
   }
 
-  #tryWord(): LockResult | null {
+  /** Takes the byte lock now if nobody holds it, then the word: a holder left in it died holding the lock. */
+  #tryWord(): Acquired | null {
+    if (!native().ofdLock(this.fd, OFD.LOCK, 1, 2)) return null;
     const i32 = this.header.i32;
-    if (Atomics.compareExchange(i32, F.LOCK, 0, process.pid) === 0) {
-      this.#held = true;
-      return { recovered: false };
+    let v = Atomics.load(i32, F.LOCK);
+    for (;;) {
+      const seen = Atomics.compareExchange(i32, F.LOCK, v, process.pid | (v & LOCK_WAITERS));
+      if (seen === v) break;
+      v = seen;
     }
-    const v = Atomics.load(i32, F.LOCK);
-    const owner = v & LOCK_PID_MASK;
-    if (v !== 0 && !native().alive(owner)) {
-      if (Atomics.compareExchange(i32, F.LOCK, v, process.pid | (v & LOCK_WAITERS)) === v) {
-        this.#held = true;
-        return { recovered: true };
-      }
-    }
-    return null;
+    this.#held = true;
+    return { recovered: (v & LOCK_PID_MASK) !== 0 };
   }
 
+  /** Clears the word before dropping the byte lock, so whoever takes the byte next sees a clean release. */
   #release(): void {
     this.#held = false;
     const old = Atomics.exchange(this.header.i32, F.LOCK, 0);
+    native().ofdLock(this.fd, OFD.LOCK, 1, 0);
     if (old & LOCK_WAITERS) native().futexWake(this.header.buffer, F.LOCK * 4, 1);
   }
 

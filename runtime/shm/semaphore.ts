@@ -2,8 +2,9 @@
 import { native } from '../native/index.js';
 import { QcopError } from '../protocol/errors.js';
 import { F } from './header.js';
-import { systemName, validateKey } from './names.js';
-import { attachEntry, createEntry, releaseEntry, resolveGroup, sys, type CreateOptions, type Entry } from './registry.js';
+import { currentUid, systemName, validateKey } from './names.js';
+import { SquatError, trustedSemid } from './ownership.js';
+import { attachEntry, createEntry, releaseEntry, removeIfStale, resolveGroup, sys, type CreateOptions, type Entry } from './registry.js';
 
 /** Largest semaphore value System V allows (SEMVMX). */
 export const MAX_SEMAPHORE_VALUE = 32767;
@@ -30,12 +31,15 @@ export class SystemSemaphore {
   #entry: Entry | null;
   readonly #semid: number;
 
-  private constructor(readonly key: string, entry: Entry) {
+  private constructor(readonly key: string, entry: Entry, semid: number) {
     this.#entry = entry;
-    this.#semid = entry.header.get(F.SEMID);
+    this.#semid = semid; // verified once (ownership.ts trustedSemid), never read from the file again
   }
 
-  /** Opens `key`, creating it with `initial` units when it does not exist (or is stale). */
+  /**
+   * Opens `key`, creating it with `initial` units when it does not exist (or is stale). EACCES when
+   * another user squats the name or its registry names a semaphore that is not the user's own.
+   */
   static async open(key: string, opts: SemaphoreOpenOptions = {}): Promise<SystemSemaphore> {
     validateKey(key);
     const initial = opts.initial ?? 0;
@@ -46,32 +50,39 @@ export class SystemSemaphore {
     native();
     const name = systemName('semaphore', key);
     for (let attempt = 0; attempt < 20; attempt++) {
+      let entry: Entry | null = null;
       try {
-        const entry = await attachEntry(name, 'semaphore', key, false);
-        try {
-          sys('semctl', (n) => n.semStat(entry.header.get(F.SEMID)));
-          return new SystemSemaphore(key, entry);
-        } catch (e) {
-          releaseEntry(entry, 'semaphore'); // its kernel semaphore is gone: recreate if we were the last
-          throw e;
-        }
+        entry = await attachEntry(name, 'semaphore', key, false, true);
       } catch (e) {
-        if (!['ENOENT', 'EINVAL', 'EIDRM'].includes((e as QcopError).code)) throw e;
+        // A squatter makes root create afresh (createEntry removes it); anyone else gets its EACCES.
+        const squat = e instanceof SquatError && currentUid() === 0;
+        if ((e as QcopError).code !== 'ENOENT' && !squat) throw e;
       }
-      let entry: Entry;
+      if (entry) {
+        const semid = trustedSemid(entry.st, entry.owner, entry.header);
+        if (typeof semid === 'number') return new SystemSemaphore(key, entry, semid);
+        // Never used, never removed: a semaphore we cannot vouch for. A vanished one makes the registry stale.
+        releaseEntry(entry, 'semaphore');
+        if (!semid.gone) throw new QcopError('EACCES', `semaphore '${key}': ${semid.problem}`);
+        if (removeIfStale(name, 'semaphore') === 'live') throw new QcopError('EIDRM', `semaphore '${key}' was removed while in use`);
+        continue;
+      }
+      let created: Entry;
       try {
-        entry = createEntry(name, 'semaphore', key, 0, 4096, 0, opts, gid);
+        created = createEntry(name, 'semaphore', key, 0, 4096, 0, opts, gid);
       } catch (e) {
         if ((e as QcopError).code === 'EEXIST') continue; // somebody else created it: attach
         throw e;
       }
+      let semid = -1;
       try {
         const mode = opts.mode ?? (gid >= 0 ? 0o660 : 0o600);
-        entry.header.set(F.SEMID, sys('semget', (n) => n.semCreate(mode, initial, gid)));
-        entry.header.markReady();
-        return new SystemSemaphore(key, entry);
+        semid = sys('semget', (n) => n.semCreate(mode, initial, gid));
+        created.header.set(F.SEMID, semid);
+        created.header.markReady();
+        return new SystemSemaphore(key, created, semid);
       } catch (e) {
-        releaseEntry(entry, 'semaphore');
+        releaseEntry(created, 'semaphore', semid >= 0 ? semid : null);
         throw e;
       }
     }
@@ -135,7 +146,7 @@ export class SystemSemaphore {
     const entry = this.#entry;
     if (!entry) throw this.#closedError();
     this.#entry = null;
-    if (releaseEntry(entry, 'semaphore')) held.delete(this.#semid);
+    if (releaseEntry(entry, 'semaphore', this.#semid)) held.delete(this.#semid);
   }
 
   #check(): void {

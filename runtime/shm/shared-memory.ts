@@ -35,15 +35,24 @@ export class SharedMemory {
   #data: ArrayBuffer | null;
   #entry: Entry | null;
   readonly #lock: SegmentLock | null;
+  /** File size the mapping needs (data offset + size). */
+  readonly #end: number;
+  #faultsSeen: number;
+  #poisoned = false;
 
-  private constructor(readonly key: string, entry: Entry, data: ArrayBuffer, size: number, readonly readOnly: boolean) {
+  private constructor(readonly key: string, entry: Entry, data: ArrayBuffer, offset: number, size: number, readonly readOnly: boolean) {
     this.#entry = entry;
     this.#data = data;
     this.#buffer = Buffer.from(data, 0, size);
-    this.#lock = entry.slot >= 0 ? new SegmentLock(entry.header) : null;
+    this.#lock = entry.writable ? new SegmentLock(entry.header, entry.fd) : null;
+    this.#end = offset + size;
+    this.#faultsSeen = native().guardFaults();
   }
 
-  /** Creates the segment `key` of `size` zeroed bytes; EEXIST when in use (a stale one is taken over), EINVAL/EMSGSIZE for a bad size. */
+  /**
+   * Creates the segment `key` of `size` zeroed bytes; EEXIST when in use (a stale one is taken over),
+   * EINVAL/EMSGSIZE for a bad size, EACCES when another user squats the name (root removes the squatter).
+   */
   static async create(key: string, size: number, opts: SegmentCreateOptions = {}): Promise<SharedMemory> {
     validateKey(key);
     const max = opts.maxSize ?? DEFAULT_MAX_SEGMENT_SIZE;
@@ -56,14 +65,14 @@ export class SharedMemory {
     try {
       const data = sys('mmap', (n) => n.mmap(entry.fd, size, offset, false));
       entry.header.markReady();
-      return new SharedMemory(key, entry, data, size, false);
+      return new SharedMemory(key, entry, data, offset, size, false);
     } catch (e) {
       releaseEntry(entry, 'segment');
       throw e;
     }
   }
 
-  /** Attaches the existing segment `key`; ENOENT when there is none. */
+  /** Attaches the existing segment `key`; ENOENT when there is none, EACCES when another user squats the name. */
   static async attach(key: string, opts: AttachOptions = {}): Promise<SharedMemory> {
     validateKey(key);
     const readOnly = opts.readOnly === true;
@@ -71,8 +80,11 @@ export class SharedMemory {
     try {
       const size = entry.header.size;
       const offset = entry.header.get(F.DATA_OFFSET);
+      if (offset < HEADER_BYTES || size <= 0 || offset + size > entry.st.size) {
+        throw new QcopError('EINVAL', `shared segment '${key}' has a header that does not fit its file`);
+      }
       const data = sys('mmap', (n) => n.mmap(entry.fd, size, offset, readOnly));
-      return new SharedMemory(key, entry, data, size, readOnly);
+      return new SharedMemory(key, entry, data, offset, size, readOnly);
     } catch (e) {
       releaseEntry(entry, 'segment');
       throw e;
@@ -94,18 +106,44 @@ export class SharedMemory {
     return this.#entry === null;
   }
 
-  /** Waits (off the event loop) for the segment's lock; `{ recovered: true }` when its previous holder died holding it. */
-  lock(opts: LockOptions = {}): Promise<LockResult> {
-    try {
-      return this.#locker().lock(opts);
-    } catch (e) {
-      return Promise.reject(e);
+  /**
+   * True once the segment was shrunk under this handle (another process of its user, or root,
+   * truncated its file): the lost bytes read as zeros, and writes to them reach nobody. The addon's
+   * fault guard keeps the process alive where C would die of SIGBUS (docs/SHM.md §10). Seen from the
+   * file's size before any access, or from the guard after one; it stays true (detach, attach again).
+   * One `fstat` per read: check it after reading what must be trusted.
+   */
+  get poisoned(): boolean {
+    const entry = this.#entry;
+    const data = this.#data;
+    if (this.#poisoned || !entry || !data) return this.#poisoned;
+    const n = native();
+    const faults = n.guardFaults();
+    if (faults !== this.#faultsSeen) { // some mapping of this process was replaced: is it ours?
+      this.#faultsSeen = faults;
+      if (n.poisoned(data) || n.poisoned(entry.header.buffer)) return (this.#poisoned = true);
     }
+    try {
+      if (n.fileSize(entry.fd) < this.#end) this.#poisoned = true;
+    } catch {
+      this.#poisoned = true;
+    }
+    return this.#poisoned;
+  }
+
+  /**
+   * Waits (off the event loop) for the segment's lock; `recovered` when its previous holder died
+   * holding it, `poisoned` when the segment was shrunk under this handle (see `poisoned`).
+   */
+  async lock(opts: LockOptions = {}): Promise<LockResult> {
+    const r = await this.#locker().lock(opts);
+    return { ...r, poisoned: this.poisoned };
   }
 
   /** Takes the lock if it is free now; returns null when it is held (also by a pending lock() of this handle). */
   tryLock(): LockResult | null {
-    return this.#locker().tryLock();
+    const r = this.#locker().tryLock();
+    return r && { ...r, poisoned: this.poisoned };
   }
 
   /** Releases the lock this handle holds; EINVAL when it holds none. */

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Owns: preparing and caching Debian's arm64/armhf Node 18 runtimes for user-mode QEMU (PLATFORM.md recipe).
+# Owns: preparing and caching Debian's arm64/armhf Node 18 runtimes for user-mode QEMU (docs/PLATFORM-NOTES.md §5).
 #
 # Usage: scripts/qemu/prepare.sh [arm64] [armhf]    (default: both)
 # Result: .cache/qemu/<arch>/ holds an unpacked Debian root with usr/bin/node; a marker file
@@ -20,7 +20,7 @@ qemu_bin() { case "$1" in arm64) echo qemu-aarch64-static ;; armhf) echo qemu-ar
 
 apt_updated=0
 apt_update() {
-  # The armhf security index sometimes fails; main still works (PLATFORM.md).
+  # The armhf security index sometimes fails; main still works (docs/PLATFORM-NOTES.md §5).
   if [ $apt_updated = 0 ]; then apt-get update -qq >/dev/null 2>&1 || true; apt_updated=1; fi
 }
 

@@ -18,7 +18,7 @@ const ESM_BANNER =
 export const CHANNEL_PACKAGES = { serial: ['serialport'], dbus: ['dbus-next'], mqtt: ['mqtt'], tcp: [] };
 /**
  * Optional native helpers that dependencies require() inside try/catch: left out so bundles stay
- * pure JavaScript (cbor-extract: cbor-x falls back to JS, PLATFORM.md; x11, usocket: dbus-next's
+ * pure JavaScript (cbor-extract: cbor-x falls back to JS, docs/PLATFORM-NOTES.md §2; x11, usocket: dbus-next's
  * X11 address lookup and abstract-socket fallback, unused on a board).
  */
 const ABSENT = /^(cbor-extract|x11|usocket|abstract-socket)$/;
@@ -129,7 +129,7 @@ export function channelModules() {
   return [...found.values()].sort((a, b) => a.chunk.localeCompare(b.chunk));
 }
 
-// Resolution rules shared by every bundle: cbor-x stays pure JavaScript (PLATFORM.md); in a
+// Resolution rules shared by every bundle: cbor-x stays pure JavaScript (docs/PLATFORM-NOTES.md §2); in a
 // target build (`included` set) carriers become sibling entry points (see channelSpecifiers) and
 // those not in `included` a module that throws a clear error when imported.
 function qcopPlugin({ included, targetName, warnings }) {

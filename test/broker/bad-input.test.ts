@@ -101,15 +101,89 @@ test('too many listeners: ELIMIT for the extra one; the others keep working', as
   peer.destroy();
 });
 
-test('no hello within the handshake time: EPROTO and closed', async () => {
+/** Restarts the broker with `options`; the sentinels reconnect (they are checked after each test). */
+async function restart(options: Parameters<typeof startBroker>[0]): Promise<void> {
   await broker.close();
-  broker = await startBroker({ socket, handshakeTimeoutMs: 100, logLevel: 'error' });
-  // The sentinels lost their broker: reconnect them before checking them afterwards.
+  broker = await startBroker({ socket, logLevel: 'error', ...options });
   await waitFor(() => sentinel.tx.connected && sentinel.rx.connected, 5000, 'sentinels back');
   await sentinel.rx.flush();
+}
+
+test('no hello within the handshake time: EPROTO and closed', async () => {
+  await restart({ handshakeTimeoutMs: 100 });
   const peer = await RawPeer.open(socket, false);
   assert.is((await peer.errorCode()).code, 'EPROTO');
   assert.ok(await peer.waitClosed());
+});
+
+test('a frame left incomplete past partialFrameTimeoutMs: ETIMEDOUT and closed', async () => {
+  await restart({ partialFrameTimeoutMs: 100 });
+  const peer = await RawPeer.open(socket);
+  peer.write(encodeFrame(Kind.Send, 0, 1, 0, 'a', 'm()', Buffer.alloc(1000)).subarray(0, 600));
+  const err = await peer.errorCode();
+  assert.equal([err.code, err.id], ['ETIMEDOUT', 0]);
+  assert.ok(await peer.waitClosed());
+});
+
+test('a frame arriving in pieces past maxPartialBytes: ENOBUFS for that request, its bytes skipped, the connection goes on', async () => {
+  await restart({ maxFrameBytes: 200_000, maxPartialBytes: 200_000 });
+  const holder = await RawPeer.open(socket);
+  const peer = await RawPeer.open(socket);
+  const big = (id: number) => encodeFrame(Kind.Send, 0, id, 0, 'nobody/here', 'm()', Buffer.alloc(190_000));
+  holder.write(big(1).subarray(0, 150_000));
+  await waitFor(() => (broker.stats().memory as any).partialBytes >= 150_000, 3000, 'the first frame held');
+  const second = big(2);
+  peer.write(second.subarray(0, 150_000));
+  const err = await peer.errorCode();
+  assert.equal([err.code, err.id], ['ENOBUFS', 2]);
+  peer.write(Buffer.concat([second.subarray(150_000), encodeFrame(Kind.Flush, 0, 3, 0, '', '')]));
+  const flushed = await peer.next((f) => f.kind === Kind.Result && f.id === 3);
+  assert.is(flushed.aux, 0, 'the refused send was not counted');
+  holder.destroy();
+  peer.destroy();
+});
+
+test('calls past maxCallsInFlight: ELIMIT for each extra call, the connection stays open', async () => {
+  await restart({ maxCallsInFlight: 2 });
+  const listener = await RawPeer.open(socket);
+  listener.write(encodeFrame(Kind.Listen, 0, 1, 0, 'svc/slow', ''));
+  await listener.next((f) => f.kind === Kind.Result && f.id === 1);
+  const caller = await RawPeer.open(socket);
+  for (let id = 1; id <= 4; id++) caller.write(encodeFrame(Kind.Call, 0, id, 60_000, 'svc/slow', 'm()'));
+  const refused = [await caller.errorCode(), await caller.errorCode()];
+  assert.equal(refused.map((e) => [e.code, e.id]), [['ELIMIT', 3], ['ELIMIT', 4]]);
+  // One answer frees a place.
+  const asked = await listener.next((f) => f.kind === Kind.Msg);
+  listener.write(encodeFrame(Kind.Reply, 0, asked.id, 0, '', ''));
+  await caller.next((f) => f.kind === Kind.Result && f.id === 1);
+  caller.write(encodeFrame(Kind.Call, 0, 5, 60_000, 'svc/slow', 'm()'));
+  await waitFor(() => listener.frames.filter((f) => f.kind === Kind.Msg).length === 2, 3000, 'the listener asked the next call');
+  assert.equal((broker.stats().calls as any).pending, 2);
+  assert.equal(caller.frames.filter((f) => f.kind === Kind.Error), [], 'no more refusals');
+  listener.destroy();
+  caller.destroy();
+});
+
+test('a send past maxMemoryBytes: the sender hears ENOBUFS; what is queued is not dropped', async () => {
+  await restart({ maxMemoryBytes: 1 << 20, maxQueueBytes: 8 << 20 });
+  const stuck = await RawPeer.open(socket);
+  stuck.write(encodeFrame(Kind.Listen, 0, 1, 0, 'fill/ch', ''));
+  await stuck.next((f) => f.kind === Kind.Result && f.id === 1);
+  stuck.socket.pause();
+  const tx = await connect({ socket });
+  const errors: string[] = [];
+  tx.on('error', (e: any) => errors.push(e.code));
+  for (let i = 0; i < 1000; i++) {
+    tx.send('fill/ch', 'm()', Buffer.alloc(4000));
+    if (i % 50 === 49) await tx.flush();
+  }
+  await tx.flush();
+  assert.ok(errors.length > 0 && errors.every((c) => c === 'ENOBUFS'), `${errors.length} refusals: ${errors[0]}`);
+  const st = broker.stats() as any;
+  assert.is(st.dropped.slowConsumer, 0);
+  assert.ok(st.memory.countedBytes <= (1 << 20) + 4096, `${st.memory.countedBytes} counted`);
+  stuck.destroy();
+  await tx.close();
 });
 
 test.run();

@@ -21,7 +21,7 @@ async function setup(extra: Record<string, unknown> = {}): Promise<{ bus: Privat
   const config = path.join(tempDir(), 'dbus.json');
   fs.writeFileSync(config, JSON.stringify({
     dbus: {
-      bus: bus.address, export: ['x/*'], presence: ['app/*'], retryMaxMs: 200,
+      bus: bus.address, export: ['x/*'], presence: ['app/*'], send: ['in/*'], retryMaxMs: 200,
       import: [{ rule: "type='signal',interface='org.example.Sensor',member='Changed'", channel: 'dbus/sensor' }],
       ...extra,
     },

@@ -1,4 +1,4 @@
-// A broker without carriers never loads channels/ code, serialport or a D-Bus library (issue 7 acceptance).
+// A broker without carriers never loads channels/ code, serialport or a D-Bus library (channels/README.md).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';

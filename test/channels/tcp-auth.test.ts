@@ -140,9 +140,9 @@ test('mutual TLS: no certificate, or one from another CA, is refused with a logg
 });
 
 test('TLS: a client refuses a broker whose certificate its CA did not sign', async () => {
-  const b = await broker(['--tcp', '127.0.0.1:0', '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey]);
-  await refused(connect({ url: b.url, transport: { ca: certs.rogueCa } }), 'EACCES', /TLS .* failed/);
-  const c = await connect({ url: b.url, transport: { ca: certs.ca } });
+  const b = await broker(['--tcp', '127.0.0.1:0', '--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tcp-token', TOKEN]);
+  await refused(connect({ url: b.url, transport: { ca: certs.rogueCa, token: TOKEN } }), 'EACCES', /TLS .* failed/);
+  const c = await connect({ url: b.url, transport: { ca: certs.ca, token: TOKEN } });
   clients.push(c);
   assert.is(await c.deliver('a/b', 'm()'), 0);
 });

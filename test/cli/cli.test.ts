@@ -37,6 +37,11 @@ const USAGE_ERRORS: Array<[string, string[]]> = [
   ['bad --count', ['listen', 'a', '--count', 'many']],
   ['bad --timeout', ['call', 'a', 'm()', '--timeout', '-1']],
   ['pattern to registered', ['registered', 'x/*']],
+  ['unknown flag before the command', ['--bogus', 'stats']],
+  ['global flag without a value', ['--socket']],
+  ['global flags without a command', ['--socket', '/tmp/x.sock']],
+  ['the same flag before and after the command', ['--socket', '/tmp/a.sock', 'stats', '--socket', '/tmp/b.sock']],
+  ['a global flag the command does not take', ['--url', 'unix:/tmp/x.sock', 'shm', 'ls']],
 ];
 
 for (const [what, args] of USAGE_ERRORS) {
@@ -47,6 +52,25 @@ for (const [what, args] of USAGE_ERRORS) {
     assert.match(r.stderr, /^EINVAL: .+\n$/);
   });
 }
+
+test('--socket and --url work before the command too (git/kubectl style), also as --flag=VALUE', async () => {
+  const elsewhere = { QCOP_SOCKET: path.join(tempDir(), 'not-here.sock') };
+  const listener = new Proc(process.execPath, [QCOP, '--socket', socket, 'listen', 'front/*', '--count', '1'], elsewhere);
+  await waitFor(async () => (await runCli([`--url=unix:${socket}`, 'registered', 'front/x'], elsewhere)).code === 0, 5000, 'the listener');
+  const sent = await runCli(['--url', `unix:${socket}`, 'send', 'front/x', 'm(int)', '5'], elsewhere);
+  assert.is(sent.code, 0, sent.stderr);
+  assert.is(sent.stdout, '{"receivers":1}\n');
+  assert.is((await listener.exited).code, 0, listener.stderr);
+  assert.equal(listener.lines, ['{"channel":"front/x","message":"m(int)","data":5}']);
+  const stats = await runCli([`--socket=${socket}`, 'stats'], elsewhere);
+  assert.is(stats.code, 0, stats.stderr);
+  const taken = await runCli(['--socket', socket, 'broker']);
+  assert.is(taken.code, 1);
+  assert.match(taken.stderr, /^EADDRINUSE: /);
+  const help = await runCli(['--help']);
+  assert.match(help.stdout, 'usage: qcop [--socket PATH | --url URL] COMMAND');
+  assert.match(help.stdout, /\n  --socket PATH +broker socket path/);
+});
 
 test('no broker: exit 1 with ENOBROKER naming the socket', async () => {
   const missing = path.join(tempDir(), 'missing.sock');

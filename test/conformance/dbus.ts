@@ -1,4 +1,4 @@
-// A private dbus-daemon for tests (PLATFORM.md "D-Bus without systemd"), which can be stopped and started again.
+// A private dbus-daemon for tests (docs/PLATFORM-NOTES.md §8), which can be stopped and started again.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -1,4 +1,4 @@
-// A fresh socat pty pair per test (PLATFORM.md "Serial without hardware"), which can vanish and come back.
+// A fresh socat pty pair per test (docs/PLATFORM-NOTES.md §7), which can vanish and come back.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

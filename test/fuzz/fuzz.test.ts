@@ -12,6 +12,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, startBroker, type Broker, type Client } from '../../runtime/index.js';
 import type { Frame } from '../../runtime/protocol/frame.js';
+import { isPattern } from '../../runtime/protocol/names.js';
+import { work } from '../../runtime/protocol/pattern.js';
 import { FrameParser } from '../../runtime/protocol/parser.js';
 import { SYNC_ID, expectation, session, type Expectation } from './gen.js';
 import { K, MAX_BROKER_KIND, RawConn, Rng } from './raw.js';
@@ -72,6 +74,10 @@ let before = { rss: 0, heap: 0 };
 let rssPeak = 0;
 let rssPeakFirstHalf = 0;
 let peakDetail = '';
+// Per-send matching cost (SPEC §8), counted in steps: the largest seen, and sends over their bound.
+let routeMaxSteps = 0;
+let routesCounted = 0;
+const routesOverBudget: string[] = [];
 
 // Sentinel traffic: numbered messages from `sender` to `receiver` during the whole run.
 let sentinelSent = 0;
@@ -135,6 +141,23 @@ function instrument(b: Broker): { nextAccepted: () => Promise<Duplex> } {
     currentFrame = frame.raw;
     onFrame(conn, frame);
     currentFrame = null;
+  };
+  // The per-send budget: routing a channel may cost at most one match of every registered pattern,
+  // each at most (len(pattern) + 1) × (len(channel) + 1) steps, plus the prefix-bucket lookups.
+  const route = b.registry.route.bind(b.registry);
+  b.registry.route = (channel: string) => {
+    const before = work.steps;
+    const receivers = route(channel);
+    const cost = work.steps - before;
+    routesCounted++;
+    if (cost > routeMaxSteps) routeMaxSteps = cost;
+    if (cost > 1000) {
+      const n = Array.from(channel).length + 1;
+      let bound = 17;
+      for (const name of b.registry.names()) if (isPattern(name)) bound += (Array.from(name).length + 1) * n;
+      if (cost > bound && routesOverBudget.length < 10) routesOverBudget.push(`'${channel.slice(0, 40)}…': ${cost} steps, budget ${bound} (seed ${SEED})`);
+    }
+    return receivers;
   };
   return { nextAccepted: () => new Promise((resolve) => waiting.push(resolve)) };
 }
@@ -254,6 +277,12 @@ test('the broker never threw (crash inputs are saved under test/fuzz/crashes)', 
     .filter((c) => c.file && !seen.has(c.file) && seen.add(c.file))
     .map((c) => `${crashKind(c.error)} (connection ${c.conn?.index ?? '?'}, input saved as ${c.file})\n${c.error.stack?.split('\n').slice(1, 5).join('\n')}`);
   assert.is(crashes.length, 0, `${crashes.length} uncaught exception(s):\n${lines.join('\n')}`);
+});
+
+test('every send was routed within its matching budget, counted in steps', () => {
+  console.log(`fuzz: ${routesCounted} routes, the costliest ${routeMaxSteps} steps`);
+  assert.ok(routesCounted > 0);
+  assert.equal(routesOverBudget, []);
 });
 
 test('every raw connection was answered or closed after a stream error', () => {

@@ -49,11 +49,47 @@ function randomName(rng: Rng, maxLen = 12): string {
   return s;
 }
 
+// Wildcard pieces: nested stars, `?`, sets of every form (negated, ranges, `]` and `-` literal, unclosed), code points.
+const WILD_PIECES = ['*', '*', '?', 'a', 'a', 'b', '/', '[ab]', '[!a]', '[^b]', '[a-c]', '[]a]', '[-a]', '[a-]', '[', ']', 'é', '😀', '[é-ë]', '[😀-😂]'];
+
+/** The longest prefix of `s` that is at most 255 bytes of UTF-8, whole code points, without a final `/`. */
+function fit(s: string): string {
+  const cps = Array.from(s);
+  while (cps.length > 1 && (Buffer.byteLength(cps.join('')) > 255 || cps[cps.length - 1] === '/')) cps.pop();
+  return cps.join('');
+}
+
+/** A pattern of up to 255 bytes: the backtracking bombs, long segments between stars, or random nesting. */
+export function wildPattern(rng: Rng): string {
+  switch (rng.int(4)) {
+    case 0:
+      return fit('*a'.repeat(1 + rng.int(40)) + rng.pick(['*b', '*', 'b', '*?b*', '*[b]*']));
+    case 1:
+      return fit('*' + rng.pick(['a', '?', '[a-c]', 'é', '[!b]']).repeat(1 + rng.int(120)) + rng.pick(['b*', '*', 'b*a', '*b']));
+    default: {
+      let p = rng.chance(0.5) ? '*' : '';
+      for (let i = 0, n = 1 + rng.int(60); i < n; i++) p += rng.pick(WILD_PIECES);
+      p = fit(p.replace(/\/\/+/g, '/').replace(/^\//, ''));
+      return p.includes('*') ? p : fit(p + '*');
+    }
+  }
+}
+
+/** A concrete channel of up to 255 bytes, mostly of the letters the wild patterns use, so that they nearly match. */
+export function longChannel(rng: Rng): string {
+  const unit = rng.pick(['a', 'a', 'ab', 'a/b', 'é', 'aé', 'b/a', '😀a', '[a]']);
+  let s = unit.repeat(1 + rng.int(255));
+  if (rng.chance(0.5)) s += rng.pick(['b', 'x', '/b', 'ë', '😁']);
+  return fit(s.replace(/^\//, ''));
+}
+
 function channel(rng: Rng): Buffer {
   const r = rng.next();
-  if (r < 0.45) return Buffer.from(rng.pick(CHANNELS));
-  if (r < 0.6) return Buffer.from(rng.pick(PATTERNS));
-  if (r < 0.85) return Buffer.from(randomName(rng));
+  if (r < 0.4) return Buffer.from(rng.pick(CHANNELS));
+  if (r < 0.52) return Buffer.from(rng.pick(PATTERNS));
+  if (r < 0.6) return Buffer.from(wildPattern(rng));
+  if (r < 0.68) return Buffer.from(longChannel(rng));
+  if (r < 0.86) return Buffer.from(randomName(rng));
   return rng.pick(BAD_NAMES);
 }
 

@@ -25,9 +25,8 @@ export async function op(p: Proc, cmd: Record<string, unknown>, timeoutMs = 1000
 }
 
 /** A broker (extra flags allowed) with a bystander listener and its sender, both real processes. */
-export async function scene(brokerArgs: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Scene> {
+export async function scene(brokerArgs: string[] = []): Promise<Scene> {
   const broker = await spawnBroker(['--log-level', 'error', ...brokerArgs]);
-  void env;
   const bystander = await spawnClient(broker.socket, 'bystander');
   await op(bystander, { op: 'listen', channel: 'bystander/feed', quiet: true });
   const sender = await spawnClient(broker.socket, 'bystander-sender');

@@ -68,6 +68,43 @@ async function checksWith(label, nodeBin, project, sock) {
   });
 }
 
+// serialport and dbus-next are optional peer dependencies (docs/DECISIONS.md): a library install
+// leaves them out, and a carrier configured without its package names it and the install command.
+const SERIAL_URL_PROGRAM = `import { connect } from 'qcop';
+try { await connect({ url: 'serial:///dev/qcop-pack-none', reconnect: false }); console.log('connected?'); }
+catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }
+`;
+
+async function optionalCarrierChecks(project, tmp) {
+  const peers = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).peerDependencies;
+  // The major (0.minor below 1.0) of the peer range, as the error's install command names it.
+  const install = (pkg) => `npm install ${pkg}@${/^\^?(0\.\d+|\d+)/.exec(peers[pkg])[1]}`;
+  await tally.check('a library install brings neither serialport nor dbus-next', async () => {
+    for (const pkg of ['serialport', '@serialport', 'dbus-next']) expect(!existsSync(join(project, 'node_modules', pkg)), `node_modules/${pkg} was installed`);
+  });
+  const configs = {
+    serial: ['serialport', { serial: [{ device: '/dev/qcop-pack-none', export: ['a/*'] }] }],
+    dbus: ['dbus-next', { dbus: { bus: `unix:path=${join(tmp, 'no-bus')}`, export: ['a/*'] } }],
+  };
+  for (const [carrier, [pkg, config]] of Object.entries(configs)) {
+    await tally.check(`qcopd with the ${carrier} carrier but no ${pkg}: exit 1 before taking the socket, naming ${pkg} and \`${install(pkg)}\``, async () => {
+      const file = join(tmp, `${carrier}.json`);
+      const sock = join(tmp, `${carrier}.sock`);
+      writeFileSync(file, JSON.stringify(config));
+      const r = await run(process.execPath, [join(project, 'node_modules/qcop/bin/qcopd.js'), '--socket', sock, '--config', file], { timeoutMs: T, cwd: project });
+      expect(r.code === 1, `exit ${r.code}: ${r.stderr.slice(0, 400)}`);
+      expect(r.stderr.startsWith(`ENOENT: the ${carrier} carrier needs the npm package ${pkg}, which is not installed: ${install(pkg)}\n`), `stderr: ${r.stderr.slice(0, 400)}`);
+      expect(!existsSync(sock), 'the broker took its socket first');
+    });
+  }
+  await tally.check('connect({ url: \'serial://...\' }) without serialport rejects with ENOENT naming it', async () => {
+    writeFileSync(join(project, 'serial-url.mjs'), SERIAL_URL_PROGRAM);
+    const r = await run(process.execPath, [join(project, 'serial-url.mjs')], { timeoutMs: T, cwd: project });
+    const v = JSON.parse(r.stdout.trim().split('\n').pop() || 'null');
+    expect(v?.code === 'ENOENT' && v.message.includes(install('serialport')), `exit ${r.code}: ${r.stdout} ${r.stderr.slice(0, 400)}`);
+  });
+}
+
 async function main() {
   const tmp = tempDir('qcop-pack-');
   const t0 = Date.now();
@@ -111,6 +148,8 @@ async function main() {
     const r = spawnSync(join(REPO, 'node_modules/.bin/tsc'), ['-p', 'tsconfig.json'], { cwd: project, encoding: 'utf8', timeout: T });
     expect(r.status === 0, `tsc exit ${r.status}: ${(r.stdout + r.stderr).trim().split('\n').slice(0, 15).join('\n')}`);
   });
+
+  await optionalCarrierChecks(project, tmp);
 
   // One broker from the installed package serves both Node versions' clients.
   const sock = join(tmp, 'q.sock');

@@ -1,4 +1,5 @@
 // Bad shared-memory descriptors from a raw client speaking the protocol (PROTOCOL 8): error codes, connection stays open.
+import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { test } from 'uvu';
@@ -114,6 +115,26 @@ test('a connection without the shm feature cannot announce a pool (ENOTSUP) and 
   assert.is((await sender.next((f) => f.kind === Kind.Freed)).aux, 1, 'freed at once: nobody holds it');
   raw.sock.destroy();
   sender.sock.destroy();
+});
+
+test('a pool others could write or read, or shrunk before it is announced, is refused; the connection goes on', async () => {
+  const socket = path.join(tempDir(), 'qcop.sock');
+  broker = await startBroker({ socket });
+  const raw = await Raw.open(socket);
+  const announce = async (key: string, mode: number, size?: number) => {
+    const seg = createPoolSegment(key, 1 << 20);
+    segs.push(seg);
+    fs.chmodSync(`/dev/shm${seg.name}`, mode);
+    if (size !== undefined) fs.truncateSync(`/dev/shm${seg.name}`, size);
+    return code(await raw.request(Kind.Pool, 0, segs.length, '', encodeControl({ key })));
+  };
+  assert.is(await announce(`${RUN}/mode-666`, 0o666), 'EACCES', 'writable by others');
+  assert.is(await announce(`${RUN}/mode-620`, 0o620), 'EACCES', 'writable by the group');
+  assert.is(await announce(`${RUN}/mode-604`, 0o604), 'EACCES', 'readable by others');
+  assert.is(await announce(`${RUN}/mode-640`, 0o640), 'EACCES', 'readable by a group that is not the broker\'s');
+  assert.is(await announce(`${RUN}/short`, 0o600, 8192), 'EINVAL', 'shorter than its header says');
+  assert.is(await announce(`${RUN}/fine`, 0o600), 'ok');
+  raw.sock.destroy();
 });
 
 test.run();

@@ -153,7 +153,7 @@ test('while a large send waits for a slot, later sends and flush wait behind it:
   await waitFor(() => drained, 5000, 'drain');
 });
 
-test('pool segments are 0600, or 0660 with the broker group, so exactly those who may receive can read them', async () => {
+test('pool segments are 0600, or 0640 with the broker group: only the producer writes, exactly those who may receive read', async () => {
   for (const group of [undefined, process.getgid!()]) {
     const socket = await pool.setup(group === undefined ? {} : { group });
     const tx = await pool.client(socket);
@@ -162,7 +162,7 @@ test('pool segments are 0600, or 0660 with the broker group, so exactly those wh
     const mine = listSegments().filter((x) => x.key.startsWith(`qcop-pool/${process.pid}-`));
     assert.is(mine.length, 1);
     const st = fs.statSync(`/dev/shm/${mine[0]!.name}`);
-    assert.is(st.mode & 0o777, group === undefined ? 0o600 : 0o660);
+    assert.is(st.mode & 0o777, group === undefined ? 0o600 : 0o640);
     if (group !== undefined) assert.is(st.gid, group);
     await tx.close();
     await pool.broker!.close();

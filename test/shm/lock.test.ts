@@ -1,7 +1,8 @@
 // Behaviour of SharedMemory.lock across real processes: exact counting, crash recovery, turn-taking, timeouts.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SharedMemory } from '../../runtime/shm/index.js';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { SharedMemory, systemName } from '../../runtime/shm/index.js';
 import { killChildren, leftovers, purge, spawnChild, uniqueKey, wallMs } from './helpers.js';
 
 test.after.each(async () => {
@@ -54,9 +55,28 @@ test('a lock left by a dead holder is recovered by tryLock() too', async () => {
     assert.is(seg.tryLock(), null, 'held by a live process');
     holder.proc.kill('SIGKILL');
     await holder.exited;
-    assert.equal(seg.tryLock(), { recovered: true });
+    assert.equal(seg.tryLock(), { recovered: true, poisoned: false });
     seg.unlock();
-    assert.equal(seg.tryLock(), { recovered: false });
+    assert.equal(seg.tryLock(), { recovered: false, poisoned: false });
+    seg.unlock();
+  } finally {
+    seg.detach();
+  }
+});
+
+test('the lock word is only a hint: zeroing it under a live holder lets nobody in', async () => {
+  const key = uniqueKey('word');
+  const seg = await SharedMemory.create(key, 64);
+  try {
+    const holder = spawnChild('hold-lock', [key]);
+    await holder.line((l) => l.includes('"locked"'));
+    const fd = openSync(`/dev/shm${systemName('segment', key)}`, 'r+');
+    writeSync(fd, Buffer.alloc(4), 0, 4, 20); // the header's lock word (int32 5), as any writer of the file could
+    closeSync(fd);
+    assert.is(seg.tryLock(), null, 'the holder still excludes: its byte lock is held by the kernel');
+    holder.proc.kill('SIGKILL');
+    await holder.exited;
+    assert.ok(seg.tryLock(), 'free once the holder died');
     seg.unlock();
   } finally {
     seg.detach();
@@ -67,14 +87,14 @@ test('lock() is not re-entrant: a second lock() on the same handle waits for unl
   const key = uniqueKey('reentrant');
   const seg = await SharedMemory.create(key, 64);
   try {
-    assert.equal(await seg.lock(), { recovered: false });
+    assert.equal(await seg.lock(), { recovered: false, poisoned: false });
     let second = false;
     const p = seg.lock().then((r) => { second = true; return r; });
     await new Promise((r) => setTimeout(r, 30));
     assert.is(second, false, 'second lock() still waiting');
     assert.is(seg.tryLock(), null);
     seg.unlock();
-    assert.equal(await p, { recovered: false });
+    assert.equal(await p, { recovered: false, poisoned: false });
     seg.unlock();
   } finally {
     seg.detach();
@@ -91,7 +111,7 @@ test('lock({ timeoutMs }) rejects ETIMEDOUT while another handle holds it; unloc
     assert.is((err as { code?: string }).code, 'ETIMEDOUT');
     assert.throws(() => b.unlock(), (e: { code?: string }) => e.code === 'EINVAL');
     a.unlock();
-    assert.equal(await b.lock({ timeoutMs: 1000 }), { recovered: false });
+    assert.equal(await b.lock({ timeoutMs: 1000 }), { recovered: false, poisoned: false });
     b.unlock();
   } finally {
     a.detach();
@@ -111,7 +131,7 @@ test('detach() releases a held lock and rejects a pending lock() with ECLOSED', 
     assert.is(await pending, 'ECLOSED');
     a.detach(); // releases the lock it holds
     const c = await SharedMemory.create(key, 64);
-    assert.equal(c.tryLock(), { recovered: false });
+    assert.equal(c.tryLock(), { recovered: false, poisoned: false });
     c.detach();
   } finally {
     if (!a.detached) a.detach();

@@ -1,7 +1,9 @@
 // Behaviour of SharedMemory segments: sharing, permissions, bad input, detach, read-only mappings, takeover.
-import { statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { closeSync, openSync, statSync, writeSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { native } from '../../runtime/native/index.js';
 import { SharedMemory, listSegments, systemName } from '../../runtime/shm/index.js';
 import { RUN, killChildren, leftovers, purge, spawnChild, uniqueKey } from './helpers.js';
 
@@ -31,6 +33,7 @@ test('two handles share the same bytes, zero copy; the segment is mode 0600 and 
     a.buffer.write('hello', 100);
     assert.is(b.buffer.toString('utf8', 100, 105), 'hello');
     assert.is(statSync(`/dev/shm${systemName('segment', key)}`).mode & 0o777, 0o600);
+    assert.equal([a.poisoned, b.poisoned], [false, false]);
     a.detach();
     assert.is(leftovers().length, 1, 'b still attached');
     assert.is(b.buffer.toString('utf8', 100, 105), 'hello');
@@ -85,6 +88,22 @@ test('create on a key in use is EEXIST; a long key maps to a hashed name and lis
   assert.ok(!listSegments().some((r) => r.key === longKey), 'removed by the last detach');
 });
 
+test('attach refuses a header whose size does not fit its file (EINVAL), before mapping anything', async () => {
+  const key = uniqueKey('bad-size');
+  const seg = await SharedMemory.create(key, 4096);
+  try {
+    const fd = openSync(`/dev/shm${systemName('segment', key)}`, 'r+');
+    const size = Buffer.alloc(4);
+    size.writeInt32LE(1 << 20);
+    writeSync(fd, size, 0, 4, 32); // the header's size (int32 8), as any writer of the file could
+    closeSync(fd);
+    assert.is(await rejectsWith(SharedMemory.attach(key)), 'EINVAL');
+  } finally {
+    seg.detach();
+  }
+  assert.equal(leftovers(), []);
+});
+
 test('after detach() the buffer is empty and every further call fails ECLOSED', async () => {
   const seg = await SharedMemory.create(uniqueKey('closed'), 64);
   const old = seg.buffer;
@@ -112,6 +131,40 @@ test('a write through a readOnly attachment kills the writing process with SIGSE
   } finally {
     seg.detach();
   }
+});
+
+test('shrunk under its readers by another process: they read zeros, see poisoned, and live', async () => {
+  const key = uniqueKey('shrunk');
+  const size = 256 << 10;
+  const a = await SharedMemory.create(key, size);
+  const b = await SharedMemory.attach(key, { readOnly: true });
+  try {
+    a.buffer.fill(0x5a);
+    assert.is(b.buffer[size - 1], 0x5a);
+    const faults = native().guardFaults();
+    // Another process of the same user cuts the file to its header and one page, as any writer of the segment could.
+    const file = `/dev/shm${systemName('segment', key)}`;
+    const keep = Math.max(4096, native().pageSize) + 4096;
+    const r = spawnSync(process.execPath, ['-e', `require('fs').truncateSync(${JSON.stringify(file)}, ${keep})`]);
+    assert.is(r.status, 0, String(r.stderr));
+    assert.ok(b.poisoned, 'seen from the file size before any access');
+    assert.is(b.buffer[size - 1], 0, 'a lost page reads zero: no SIGBUS');
+    let sum = 0;
+    for (let i = 0; i < size; i += 4096) sum += b.buffer[i]!;
+    assert.is(sum, 0, 'from then on the whole mapping is zeros, never a mix of data and holes');
+    assert.is(native().guardFaults(), faults + 1, 'the fault guard took the access');
+    a.buffer[0] = 1; // a write to the lost pages reaches nobody, and kills nobody
+    assert.is(b.buffer[0], 0);
+    const locked = await a.lock({ timeoutMs: 1000 });
+    assert.equal(locked, { recovered: false, poisoned: true });
+    a.unlock();
+    assert.is(await rejectsWith(SharedMemory.attach(key)), 'EINVAL', 'a new attach refuses the short file');
+  } finally {
+    a.detach();
+    b.detach();
+  }
+  assert.ok(a.poisoned, 'still true after detach');
+  assert.equal(leftovers(), []);
 });
 
 test('create on a key whose creator was killed takes the stale segment over', async () => {

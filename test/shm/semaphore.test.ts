@@ -1,7 +1,8 @@
 // Behaviour of SystemSemaphore: timeouts, tryAcquire, units given back by dead holders, signals that survive.
+import { chmodSync, statSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { SystemSemaphore } from '../../runtime/shm/index.js';
+import { SystemSemaphore, systemName } from '../../runtime/shm/index.js';
 import { killChildren, leftovers, purge, spawnChild, uniqueKey } from './helpers.js';
 
 test.after.each(async () => {
@@ -110,6 +111,23 @@ test('a release() by a process that never acquired stays released after it exits
   } finally {
     sem.close();
   }
+});
+
+test('a registry is never writable by others (0640 with a group), and one that is gets EACCES: its id is not trusted', async () => {
+  const key = uniqueKey('registry-mode');
+  const sem = await SystemSemaphore.open(key, { initial: 1, group: process.getgid!() });
+  const file = `/dev/shm${systemName('semaphore', key)}`;
+  try {
+    assert.is(statSync(file).mode & 0o777, 0o640);
+    chmodSync(file, 0o660);
+    const err = await SystemSemaphore.open(key).catch((e) => e);
+    assert.is(codeOf(err), 'EACCES');
+    assert.match(err.message, 'writable by other users');
+    assert.is(sem.value, 1, 'the semaphore itself is untouched');
+  } finally {
+    sem.close();
+  }
+  assert.equal(leftovers(), []);
 });
 
 test('bad arguments are EINVAL', async () => {

@@ -145,4 +145,32 @@ test('clear() forgets every call and cancels the timers', async () => {
   assert.equal(expired, []);
 });
 
+test('calls in flight are counted per caller, and each way a call ends counts it out', async () => {
+  const { calls } = table();
+  const other: C = { name: 'other' };
+  const answered = calls.start(caller, 1, 'x', [r1], LONG);
+  const declined = calls.start(caller, 2, 'x', [r1], LONG);
+  calls.start(caller, 3, 'x', [r2], 20);
+  calls.start(other, 4, 'x', [r1], LONG);
+  assert.equal([calls.inFlight(caller), calls.inFlight(other), calls.inFlight(stranger)], [3, 1, 0]);
+  calls.reply(r1, answered.id);
+  calls.decline(r1, declined.id);
+  assert.is(calls.inFlight(caller), 1);
+  await new Promise((r) => setTimeout(r, 80));
+  assert.is(calls.inFlight(caller), 0, 'expired');
+  calls.dropConnection(other);
+  assert.equal([calls.inFlight(other), calls.size], [0, 0]);
+});
+
+test('a receiver going away ends exactly the calls it was asked, among many pending', () => {
+  const { calls } = table();
+  const many = Array.from({ length: 1000 }, (_, i) => ({ name: `c${i}` }));
+  for (const c of many) calls.start(c, 1, 'x', [r2], LONG);
+  const mine = calls.start(caller, 1, 'x', [r1], LONG);
+  assert.equal(calls.dropConnection(r1), [mine]);
+  assert.is(calls.size, 1000);
+  assert.is(calls.dropConnection(r2).length, 1000);
+  assert.is(calls.size, 0);
+});
+
 test.run();

@@ -2,9 +2,11 @@
 import { Duplex } from 'node:stream';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { BUFFER_OVERHEAD, MemoryBudget } from '../../../runtime/broker/budget.js';
 import { Connection, type ConnectionHost } from '../../../runtime/broker/connection.js';
 import { encodeFrame, messageBytes, payloadOf, type Frame } from '../../../runtime/protocol/frame.js';
 import { FrameParser } from '../../../runtime/protocol/parser.js';
+import { waitFor } from '../../helpers/procs.js';
 
 const KIND_MSG = 0x42;
 const KIND_ERROR = 0x44;
@@ -54,6 +56,8 @@ function fakeHost(overrides: Partial<ConnectionHost> = {}) {
     maxFrameBytes: 1 << 20,
     maxQueueBytes: 4096,
     slowConsumer: 'drop',
+    partialFrameTimeoutMs: 60_000,
+    budget: new MemoryBudget(64 << 20, 16 << 20, () => 0),
     onFrame: (_c, f) => frames.push(f),
     onClose: (c) => closed.push(c),
     markDirty: (c) => dirty.add(c),
@@ -255,6 +259,114 @@ test('the host hears about a close exactly once, whatever closes it', async () =
   sock.stream.destroy();
   await tick();
   assert.equal(closed, [conn]);
+});
+
+test('a frame not complete within partialFrameTimeoutMs closes the connection with ETIMEDOUT', async () => {
+  const { host, closed } = fakeHost({ partialFrameTimeoutMs: 30 });
+  const sock = fakeSocket();
+  const conn = new Connection(host, sock.stream, 1, 'test', 60_000);
+  conn.opened();
+  sock.stream.push(encodeFrame(0x04, 0, 1, 0, 'a', 'b', Buffer.alloc(1000)).subarray(0, 500));
+  await waitFor(() => closed.length > 0, 5000, 'the close');
+  assert.equal([sock.out[0]?.kind, sock.out[0]?.id, sock.out[0]?.message], [KIND_ERROR, 0, 'ETIMEDOUT']);
+  assert.is(conn.state, 'closed');
+  assert.is(host.budget.partial, 0, 'the partial frame was given back');
+});
+
+test('frames that keep completing are never timed out, though each chunk ends inside one', async () => {
+  const { host, frames, closed } = fakeHost({ partialFrameTimeoutMs: 40 });
+  const sock = fakeSocket();
+  const conn = new Connection(host, sock.stream, 1, 'test', 60_000);
+  conn.opened();
+  const stream = Buffer.concat(Array.from({ length: 40 }, (_, i) => encodeFrame(0x05, 0, i + 1, 0, '', '', Buffer.alloc(30))));
+  for (let at = 0; at < stream.length; at += 70) {
+    sock.stream.push(stream.subarray(at, at + 70));
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  await waitFor(() => frames.length === 40, 5000, 'every frame');
+  await new Promise((r) => setTimeout(r, 80));
+  assert.equal(closed, []);
+});
+
+test('a connection the broker paused itself is not timed out for its incomplete frame', async () => {
+  const { host, closed } = fakeHost({ partialFrameTimeoutMs: 20 });
+  const sock = fakeSocket();
+  const conn = new Connection(host, sock.stream, 1, 'test', 60_000);
+  conn.opened();
+  const frame = encodeFrame(0x05, 0, 1, 0, '', '', Buffer.alloc(100));
+  sock.stream.push(frame.subarray(0, 50));
+  await tick();
+  sock.stream.pause();
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(closed, []);
+  sock.stream.resume();
+  sock.stream.push(frame.subarray(50));
+  await tick();
+  assert.equal(closed, []);
+});
+
+test('a frame arriving in pieces past the budget gets ENOBUFS for its request; the connection goes on', async () => {
+  const { host, frames, closed, flush } = fakeHost({ budget: new MemoryBudget(64 << 20, 100_000, () => 0) });
+  const sock = fakeSocket();
+  const conn = new Connection(host, sock.stream, 1, 'test', 60_000);
+  conn.opened();
+  const big = encodeFrame(0x04, 0, 7, 0, 'a', 'b', Buffer.alloc(300_000));
+  for (let at = 0; at < big.length; at += 65536) sock.stream.push(Buffer.from(big.subarray(at, at + 65536)));
+  sock.stream.push(encodeFrame(0x05, 0, 8, 0, '', ''));
+  await tick();
+  flush();
+  assert.equal(sock.out.map((o) => [o.kind, o.id, o.aux, o.message]), [[KIND_ERROR, 7, 0x04, 'ENOBUFS']]);
+  assert.equal(frames.map((f) => f.id), [8]);
+  assert.equal(closed, []);
+  assert.equal([host.budget.partial, host.budget.refused], [0, 1]);
+});
+
+test('a hello that does not fit the budget is fatal (ENOBUFS)', async () => {
+  const { host, closed } = fakeHost({ budget: new MemoryBudget(64 << 20, 65536, () => 0) });
+  const sock = fakeSocket();
+  const conn = new Connection(host, sock.stream, 1, 'test', 60_000);
+  sock.stream.push(Buffer.from(encodeFrame(0x01, 0, 1, 1, '', 'x', Buffer.alloc(200_000)).subarray(0, 100_000)));
+  await tick();
+  assert.equal([sock.out[0]?.kind, sock.out[0]?.id, sock.out[0]?.message], [KIND_ERROR, 0, 'ENOBUFS']);
+  assert.equal(closed, [conn]);
+});
+
+test('a small frame viewing a large read chunk is queued as its own bytes: counted and held agree', async () => {
+  const { host, flush } = fakeHost({ maxQueueBytes: 1 << 20 });
+  const sock = fakeSocket({ highWaterMark: 1024, slow: true });
+  const conn = new Connection(host, sock.stream, 1, 'test', 60_000);
+  conn.opened();
+  for (let i = 1; i <= 50; i++) {
+    // One 64-byte frame per tick, each a view into its own 64 KiB read chunk.
+    const chunk = Buffer.alloc(65536);
+    msgFrame(i, 46).copy(chunk, 1000);
+    assert.ok(conn.deliver(chunk.subarray(1000, 1064)));
+    flush();
+  }
+  const held = conn.heldBytes();
+  assert.ok(held <= 50 * 64, `held ${held}: no read chunk is pinned`);
+  assert.ok(conn.queuedBytes >= held, 'what is counted covers what is held');
+  assert.ok(conn.queuedBytes <= 50 * (64 + BUFFER_OVERHEAD), `counted ${conn.queuedBytes}: the frame's size plus the overhead per buffer`);
+  assert.is(host.budget.queued, conn.queuedBytes);
+  sock.release();
+  await tick();
+  sock.release();
+  await tick();
+  assert.equal([conn.queuedBytes, host.budget.queued], [0, 0]);
+});
+
+test('closing a connection gives its queued bytes back to the budget', () => {
+  const { host, flush } = fakeHost({ maxQueueBytes: 1 << 20 });
+  const sock = fakeSocket({ highWaterMark: 1024, slow: true });
+  const conn = new Connection(host, sock.stream, 1, 'test', 60_000);
+  conn.opened();
+  for (let i = 1; i <= 20; i++) conn.deliver(msgFrame(i));
+  flush();
+  for (let i = 21; i <= 30; i++) conn.deliver(msgFrame(i));
+  assert.ok(host.budget.queued > 0);
+  sock.stream.destroy();
+  conn.fatal('EPROTO', 'x');
+  assert.is(host.budget.queued, 0);
 });
 
 test.run();

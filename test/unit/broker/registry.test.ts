@@ -3,6 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { channelProblem } from '../../../runtime/protocol/names.js';
 import { Registry } from '../../../runtime/broker/registry.js';
+import { work } from '../../../runtime/protocol/pattern.js';
 
 interface R {
   name: string;
@@ -126,6 +127,51 @@ test('route results handed out earlier are not changed by later registrations', 
   reg.add('x', b);
   assert.equal(names(first), ['a']);
   assert.equal(names(reg.route('x')), ['a', 'b']);
+});
+
+test('transitions carry the registration number: later names have higher ones, a name keeps its own until it goes', () => {
+  const seqs: Array<[string, boolean, number]> = [];
+  const reg = new Registry<R>((name, registered, seq) => seqs.push([name, registered, seq]));
+  const a = { name: 'a' };
+  reg.add('x', a);
+  reg.add('y/*', a);
+  reg.remove('x', a);
+  reg.add('x', a);
+  assert.equal(seqs.map(([n, r]) => `${r ? '+' : '-'}${n}`), ['+x', '+y/*', '-x', '+x']);
+  assert.ok(seqs[1]![2] > seqs[0]![2]);
+  assert.is(seqs[2]![2], seqs[0]![2], 'unregistered with the number it was registered with');
+  assert.ok(seqs[3]![2] > seqs[1]![2], 'registered again: a new number');
+  assert.is(reg.lastSeq, seqs[3]![2]);
+  assert.equal([...reg.registered()].map((e) => e.name), ['y/*', 'x']);
+});
+
+test('a cached route costs nothing, and registrations elsewhere leave it cached', () => {
+  const { reg, a, b } = setup();
+  reg.add('feed', a);
+  reg.route('feed');
+  let before = work.steps;
+  reg.add('other/*', b);
+  reg.add('other/x', b);
+  reg.remove('other/*', b);
+  const cost = work.steps - before;
+  before = work.steps;
+  assert.equal(names(reg.route('feed')), ['a']);
+  assert.is(work.steps - before, 0, 'still cached');
+  assert.ok(cost < 20, `${cost} steps`);
+});
+
+test('registering a listener costs the same with 16,384 names registered as with none', () => {
+  const cost = (registered: number): number => {
+    const { reg, a, b } = setup();
+    for (let i = 0; i < registered; i++) reg.add(i % 4 ? `n/${i}` : `p/${i}/*`, a);
+    const before = work.steps;
+    reg.add('new/*', b);
+    reg.add('new/x', b);
+    reg.remove('new/*', b);
+    reg.remove('new/x', b);
+    return work.steps - before;
+  };
+  assert.is(cost(16_384), cost(0));
 });
 
 test('a reversed-range pattern never reaches the registry: the name rules refuse it first', () => {

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HEADER_SIZE } from '../../../runtime/protocol/constants.js';
 import { encodeFrame, channelBytes, messageBytes, payloadOf, type Frame } from '../../../runtime/protocol/frame.js';
-import { FrameParser, type ParseError } from '../../../runtime/protocol/parser.js';
+import { FrameParser, type FrameHead, type ParseError } from '../../../runtime/protocol/parser.js';
 
 const MAX = 1 << 20;
 
@@ -227,19 +227,169 @@ test('stop() ends delivery, also in the middle of a chunk', () => {
   assert.ok(parser.push(frames, () => assert.unreachable('stopped'))?.code === 'EPROTO');
 });
 
-test('a large frame dripped one byte per chunk arrives whole, held in one buffer of its own size', () => {
-  // A peer writing one byte at a time must not make the parser keep a buffer per chunk (a cheap DoS):
-  // after the length prefix the parser holds exactly the bytes received so far, in the frame's buffer.
+/** A budget that records what the parser holds and can be told to refuse. */
+function budget(limit = Infinity) {
+  const b = {
+    held: 0,
+    buffers: 0,
+    peak: 0,
+    holds: [] as number[],
+    heads: [] as FrameHead[],
+    hold(bytes: number) {
+      if (b.held + bytes > limit) return false;
+      b.held += bytes;
+      b.buffers++;
+      b.holds.push(bytes);
+      b.peak = Math.max(b.peak, b.held);
+      return true;
+    },
+    release(bytes: number, buffers: number) {
+      b.held -= bytes;
+      b.buffers -= buffers;
+    },
+    refused(head: FrameHead) {
+      b.heads.push(head);
+    },
+  };
+  return b;
+}
+
+test('a large frame dripped one byte per chunk arrives whole, holding about what arrived in few buffers', () => {
+  // A peer writing one byte at a time must not make the parser keep a buffer per chunk (a cheap DoS),
+  // nor make it hold the announced size up front: small pieces are copied together as they come.
   const frame = encodeFrame(0x04, 0, 1, 0, 'a', 'b', Buffer.alloc(64 << 10, 7));
-  const parser = new FrameParser(MAX);
+  const b = budget();
+  const parser = new FrameParser(MAX, b);
   const got: Buffer[] = [];
   for (let i = 0; i < frame.length; i++) {
     parser.push(frame.subarray(i, i + 1), (f) => got.push(Buffer.from(f.raw)));
-    if (i < frame.length - 1) assert.is(parser.buffered, i + 1);
+    if (i < frame.length - 1) {
+      assert.is(parser.buffered, i + 1);
+      assert.ok(b.held <= 2 * (i + 1) + 4096, `held ${b.held} after ${i + 1} bytes`);
+    }
   }
   assert.is(got.length, 1);
   assert.ok(got[0]!.equals(frame));
-  assert.is(parser.buffered, 0);
+  assert.ok(b.holds.length <= 8, `${b.holds.length} buffers for 64 KiB`);
+  assert.equal([parser.buffered, b.held, b.buffers], [0, 0, 0]);
+});
+
+test('a large frame arriving in whole read chunks keeps the chunks as they are, joined once', () => {
+  const frame = encodeFrame(0x04, 0, 1, 0, 'a', 'b', Buffer.alloc(200_000, 3));
+  const b = budget();
+  const parser = new FrameParser(MAX, b);
+  const got: Buffer[] = [];
+  // Each chunk its own memory, as a socket read gives.
+  const chunks = [16, 65536, 65536, 65536, frame.length - 16 - 3 * 65536].reduce<Buffer[]>((acc, n) => {
+    const at = acc.reduce((x, c) => x + c.length, 0);
+    acc.push(Buffer.from(frame.subarray(at, at + n)));
+    return acc;
+  }, []);
+  for (const c of chunks) parser.push(c, (f) => got.push(Buffer.from(f.raw)));
+  assert.ok(got[0]!.equals(frame));
+  // The three full chunks are held as they are; only the last piece (a sliver of nothing) completes it.
+  assert.equal(b.holds.slice(0, 3), [65536, 65536, 65536]);
+  assert.is(b.held, 0);
+});
+
+test('the start of a frame at the end of a large chunk is copied, not held by keeping the whole chunk', () => {
+  const big = encodeFrame(0x04, 0, 9, 0, 'a', 'b', Buffer.alloc(100_000, 1));
+  const filler = encodeFrame(0x05, 0, 1, 0, '', '', Buffer.alloc(65536 - 16 - 100));
+  const chunk = Buffer.concat([filler, big.subarray(0, 100)]);
+  const b = budget();
+  const parser = new FrameParser(MAX, b);
+  const ids: number[] = [];
+  parser.push(chunk, (f) => ids.push(f.id));
+  assert.equal(ids, [1]);
+  assert.is(parser.buffered, 100);
+  assert.ok(b.held <= 4096, `held ${b.held}: the 64 KiB chunk is not pinned for 100 bytes`);
+});
+
+test('an incomplete frame up to 4 KiB gets one buffer of its own size', () => {
+  const frame = encodeFrame(0x04, 0, 1, 0, 'a', 'b', Buffer.alloc(3000, 5));
+  const b = budget();
+  const parser = new FrameParser(MAX, b);
+  const got: Buffer[] = [];
+  for (let at = 0; at < frame.length; at += 700) parser.push(frame.subarray(at, at + 700), (f) => got.push(Buffer.from(f.raw)));
+  assert.ok(got[0]!.equals(frame));
+  assert.equal(b.holds, [frame.length]);
+});
+
+test('frames complete within a chunk never ask the budget', () => {
+  const b = budget(0);
+  const frames = Buffer.concat([1, 2, 3].map((id) => encodeFrame(0x04, 0, id, 0, 'a', 'b', Buffer.alloc(5000))));
+  const ids: number[] = [];
+  assert.is(new FrameParser(MAX, b).push(frames, (f) => ids.push(f.id)), null);
+  assert.equal([ids, b.holds, b.heads], [[1, 2, 3], [], []]);
+});
+
+const REFUSALS: Array<[string, number, number]> = [
+  ['a small frame refused on its header', 3000, 0],
+  ['a large frame refused on its first piece', 300_000, 0],
+  ['a large frame refused after pieces were held', 300_000, 150_000],
+];
+
+for (const [what, size, limit] of REFUSALS) {
+  test(`${what}: reported with its header, its bytes skipped, what it held given back, the next frame parsed`, () => {
+    const refusedFrame = encodeFrame(0x09, 0, 42, 5000, 'svc/x', 'm()', Buffer.alloc(size - 24, 9));
+    const next = encodeFrame(0x05, 0, 43, 0, '', '');
+    const stream = Buffer.concat([refusedFrame, next]);
+    const b = budget(limit);
+    const parser = new FrameParser(MAX, b);
+    const ids: number[] = [];
+    const step = size < 65536 ? 1000 : 65536;
+    for (let at = 0; at < stream.length; at += step) {
+      assert.is(parser.push(Buffer.from(stream.subarray(at, at + step)), (f) => ids.push(f.id)), null);
+    }
+    assert.equal(b.heads, [{ kind: 0x09, flags: 0, id: 42, aux: 5000, length: refusedFrame.length }]);
+    assert.equal(ids, [43]);
+    assert.equal([b.held, b.buffers, parser.midFrame], [0, 0, false]);
+  });
+}
+
+test('midFrame and framesEnded tell one incomplete frame from the next', () => {
+  const parser = new FrameParser(MAX);
+  const a = encodeFrame(0x04, 0, 1, 0, 'a', 'b', Buffer.alloc(100));
+  const c = encodeFrame(0x04, 0, 2, 0, 'a', 'b', Buffer.alloc(100));
+  parser.push(a.subarray(0, 50), () => {});
+  const first = parser.framesEnded;
+  assert.ok(parser.midFrame);
+  parser.push(a.subarray(50, 60), () => {});
+  assert.is(parser.framesEnded, first, 'the same frame');
+  parser.push(Buffer.concat([a.subarray(60), c.subarray(0, 2)]), () => {});
+  assert.ok(parser.midFrame);
+  assert.ok(parser.framesEnded > first, 'another frame');
+  parser.push(c.subarray(2), () => {});
+  assert.not.ok(parser.midFrame);
+});
+
+test('stop() gives back what an incomplete frame held', () => {
+  const b = budget();
+  const parser = new FrameParser(MAX, b);
+  parser.push(Buffer.from(encodeFrame(0x04, 0, 1, 0, 'a', 'b', Buffer.alloc(200_000)).subarray(0, 100_000)), () => {});
+  assert.ok(b.held > 0);
+  parser.stop();
+  assert.equal([b.held, b.buffers, parser.buffered], [0, 0, 0]);
+});
+
+test('a stream of large and small frames split at random boundaries yields the same frames and holds nothing after', () => {
+  let seed = 12345;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) >>> 0) % n);
+  const frames = Array.from({ length: 40 }, (_, i) => encodeFrame(0x04, 0, i + 1, 0, 'c', 'm', Buffer.alloc([10, 3000, 5000, 70_000][i % 4]!, i)));
+  const stream = Buffer.concat(frames);
+  for (let round = 0; round < 20; round++) {
+    const b = budget();
+    const parser = new FrameParser(MAX, b);
+    const got: Buffer[] = [];
+    for (let at = 0; at < stream.length; ) {
+      const n = 1 + rand([7, 500, 9000, 70_000][rand(4)]!);
+      parser.push(Buffer.from(stream.subarray(at, at + n)), (f) => got.push(Buffer.from(f.raw)));
+      at += n;
+    }
+    assert.is(got.length, frames.length, `seed round ${round}`);
+    got.forEach((g, i) => assert.ok(g.equals(frames[i]!), `frame ${i} in round ${round}`));
+    assert.equal([b.held, b.buffers], [0, 0]);
+  }
 });
 
 test.run();
