@@ -86,6 +86,20 @@ napi_value boolean(napi_env env, int b) {
   return v;
 }
 
+void settle_int(napi_env env, napi_status status, napi_deferred deferred, int err, int result) {
+  napi_value v;
+  if (status == napi_ok && err) {
+    napi_value code, text;
+    napi_create_string_utf8(env, errno_name(err), NAPI_AUTO_LENGTH, &code);
+    napi_create_string_utf8(env, strerror(err), NAPI_AUTO_LENGTH, &text);
+    napi_create_error(env, code, text, &v);
+    napi_reject_deferred(env, deferred, v);
+  } else {
+    napi_create_int32(env, status == napi_ok ? result : -2, &v);
+    napi_resolve_deferred(env, deferred, v);
+  }
+}
+
 int64_t now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -55,6 +55,8 @@ napi_value num(napi_env env, double d);
 napi_value boolean(napi_env env, int b);
 int64_t now_ms(void);
 const char *errno_name(int e);
+/* Settles an async request's promise: rejected with errno `err` when set, else resolved with `result` (-2 when the work was cancelled). */
+void settle_int(napi_env env, napi_status status, napi_deferred deferred, int err, int result);
 mapping_t *word_of(napi_env env, napi_value ab, napi_value off, int32_t **word);
 void mapping_unref(mapping_t *m);
 int guard_add(void *addr, size_t len, int prot);  /* guard.c: 0, or -1 when the table is full */

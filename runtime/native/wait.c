@@ -90,17 +90,7 @@ static void wait_execute(napi_env env, void *data) {
 
 static void wait_complete(napi_env env, napi_status status, void *data) {
   wait_req *r = data;
-  napi_value v;
-  if (status == napi_ok && r->err) {
-    napi_value code, text;
-    napi_create_string_utf8(env, errno_name(r->err), NAPI_AUTO_LENGTH, &code);
-    napi_create_string_utf8(env, strerror(r->err), NAPI_AUTO_LENGTH, &text);
-    napi_create_error(env, code, text, &v);
-    napi_reject_deferred(env, r->deferred, v);
-  } else {
-    napi_create_int32(env, status == napi_ok ? r->result : -2, &v);
-    napi_resolve_deferred(env, r->deferred, v);
-  }
+  settle_int(env, status, r->deferred, r->err, r->result);
   if (r->keep) napi_delete_reference(env, r->keep);
   if (r->m) mapping_unref(r->m);
   napi_delete_async_work(env, r->work);

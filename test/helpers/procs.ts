@@ -14,8 +14,14 @@ export const FIXTURES = path.join(ROOT, 'test/fixtures');
 const children = new Set<ChildProcess>();
 const dirs = new Set<string>();
 
-/** Kills every process and removes every folder this test file created. */
-export function cleanup(): void {
+/**
+ * Kills every process and removes every folder this test file created. The promise resolves once
+ * those processes are gone (a test that measures a shared resource, such as /dev/shm space, awaits it).
+ */
+export function cleanup(): Promise<void> {
+  const gone = [...children]
+    .filter((c) => c.exitCode === null && c.signalCode === null)
+    .map((c) => new Promise<void>((resolve) => c.once('exit', () => resolve())));
   for (const c of children) {
     try {
       if (c.exitCode === null && c.signalCode === null) {
@@ -29,6 +35,7 @@ export function cleanup(): void {
   children.clear();
   for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
   dirs.clear();
+  return Promise.all(gone).then(() => undefined);
 }
 process.on('exit', cleanup);
 

@@ -138,6 +138,8 @@ test('--group NAME gives the socket folder (0750) and the socket (0660) to that 
   removeLater(path.dirname(socket));
   const broker = await spawnBroker(['--group', group.name, '--log-level', 'error'], socket);
   const dirStat = fs.statSync(path.dirname(socket));
+  // The socket answers as soon as it listens; its group and mode are set right after (before READY).
+  await waitFor(() => fs.statSync(socket).gid === group.gid, 5000, 'the socket given to the group');
   const sockStat = fs.statSync(socket);
   assert.is(dirStat.gid, group.gid, 'the folder belongs to the group');
   assert.is(dirStat.mode & 0o777, 0o750);

@@ -34,8 +34,9 @@ if (process.env.QCOP_PRIVATE_SHM !== '1') {
     cleanup();
     process.exit(1);
   });
-  test.after.each(() => {
-    cleanup();
+  test.after.each(async () => {
+    // The killed processes' mappings hold /dev/shm pages until they are really gone.
+    await cleanup();
     fs.rmSync(FILLER, { force: true });
   });
 

@@ -44,7 +44,8 @@ function referenceSet(chars: string[], open: number): { source: string; end: num
   const first = i;
   for (; i < chars.length; i++) {
     const c = chars[i]!;
-    if (c === ']' && i > first) return { source: `[${negate ? '^' : ''}${body}]`, end: i };
+    // In a group: Node 18's V8 mis-matches a bare negated set before `[^]*` when an astral character meets it.
+    if (c === ']' && i > first) return { source: `(?:[${negate ? '^' : ''}${body}])`, end: i };
     body += c === '-' && i > first && chars[i + 1] !== ']' ? '-' : /[\\\]^[-]/.test(c) ? '\\' + c : c;
   }
   return null;
