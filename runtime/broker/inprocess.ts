@@ -1,6 +1,9 @@
 // A connected pair of in-memory streams, so a client can talk to a broker in the same process.
 import { Duplex } from 'node:stream';
 
+/** The most one 'data' event carries, like one read of a socket. */
+const PIECE = 64 * 1024;
+
 /**
  * Two Duplex streams: what one writes, the other reads. A write is called back only once the
  * reading side has room (its buffer under its high-water mark, or it asks for more), as a socket
@@ -15,7 +18,10 @@ export function duplexPair(): [Duplex, Duplex] {
     const peer = () => sides[1 - me]!;
     const deliver = (chunks: Buffer[], cb: (err?: Error | null) => void) => {
       let room = true;
-      for (const chunk of chunks) room = peer().push(chunk);
+      // In pieces of at most a socket read, so a reader the broker pauses stops within one piece.
+      for (const chunk of chunks) {
+        for (let at = 0; at < chunk.length; at += PIECE) room = peer().push(at === 0 && chunk.length <= PIECE ? chunk : chunk.subarray(at, at + PIECE));
+      }
       if (room) cb();
       else waiting[me] = () => cb();
     };

@@ -3,7 +3,9 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, startBroker, type Broker, type BrokerOptions, type Client } from '../../runtime/index.js';
-import { Flag, Kind } from '../../runtime/protocol/constants.js';
+import { Flag, Kind, PROTOCOL_VERSION } from '../../runtime/protocol/constants.js';
+import { encodeControl } from '../../runtime/protocol/control.js';
+import { FrameParser } from '../../runtime/protocol/parser.js';
 import { encodeData, decodeData } from '../../runtime/protocol/data.js';
 import { encodeFrame, payloadOf, type Frame } from '../../runtime/protocol/frame.js';
 import { cleanup, tempDir, waitFor } from '../helpers/procs.js';
@@ -168,6 +170,33 @@ test('with backpressure off, a full queue drops at once (counted, told), no rece
   assert.is(s.backpressure.stuckReceivers, 0);
   stopped.socket.resume();
   await waitFor(() => msgs(stopped).length + lostOf(stopped) === n, 20_000, 'received + lost == sent');
+});
+
+test('in-process: a slow steady reader loses nothing, the in-memory pair holds the writes back', async () => {
+  await start();
+  const d = broker.connectInProcess();
+  const frames: Frame[] = [];
+  const parser = new FrameParser(1 << 30);
+  d.on('data', (b: Buffer) => parser.push(b, (f) => frames.push({ ...f, raw: Buffer.from(f.raw) })));
+  d.write(encodeFrame(Kind.Hello, 0, process.pid, PROTOCOL_VERSION, '', 'raw', encodeControl({ features: [] })));
+  d.write(encodeFrame(Kind.Listen, 0, 7, 0, 'bp/ip', ''));
+  await waitFor(() => frames.some((f) => f.kind === Kind.Result && f.id === 7), 5000, 'listening');
+  d.pause();
+  const t = setInterval(() => {
+    d.resume();
+    setTimeout(() => d.pause(), 5);
+  }, 25);
+  timers.push(t);
+  const a = await connect({ broker: () => broker, name: 'ip-sender' });
+  clients.push(a);
+  const n = 20_000;
+  await sendAll(a, 'bp/ip', n);
+  const got = () => frames.filter((f) => f.kind === Kind.Msg);
+  await waitFor(() => got().length >= n, 60_000, 'every message in process');
+  assert.is(got().length, n);
+  assert.ok(inOrder(got()));
+  assert.is((broker.stats() as any).dropped.slowConsumer, 0);
+  d.destroy();
 });
 
 test.run();
