@@ -1,7 +1,9 @@
 // SPEC §2 backpressure with real processes: qcopd, a sender as fast as 'drain' allows, slow and stopped receivers.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cleanup, spawnBroker, spawnClient, waitFor, type Proc } from '../helpers/procs.js';
+import * as path from 'node:path';
+import { TOKEN, freePort, spawnQcopd, stop } from '../conformance/net.js';
+import { FIXTURES, Proc, cleanup, spawnBroker, spawnClient, waitFor } from '../helpers/procs.js';
 
 test.after.each(() => cleanup());
 
@@ -109,6 +111,24 @@ test('with --no-backpressure a stopped receiver is dropped for at the queue limi
     await waitFor(async () => (await run(r, { op: 'count' })).count + lostSum(r) === n, 20_000, 'received + lost = sent');
   }
   assert.ok(lostSum(stopped) > 0, 'some were lost');
+});
+
+test('over TCP: a sender on a TCP connection is paused for a slow receiver and nothing is lost', async () => {
+  const port = await freePort();
+  const broker = await spawnQcopd([...QUEUE, '--tcp', `127.0.0.1:${port}`, '--tcp-token', TOKEN]);
+  try {
+    const sender = new Proc(process.execPath, [path.join(FIXTURES, 'client.mjs'), `tcp://127.0.0.1:${port}`, 'tcp-sender'], { QCOP_TEST_TOKEN: TOKEN });
+    await sender.waitJson((v) => v.ev === 'ready', 10_000, 'tcp client ready');
+    const slow = await spawnClient(broker.socket, 'slow');
+    await run(slow, { op: 'listen', channel: 'bp/tcp', quiet: true, busyEvery: 50, busyMs: 2 });
+    const n = 20_000;
+    await run(sender, { op: 'send', channel: 'bp/tcp', message: 'data(str)', data: PAYLOAD, count: n, numbered: true, drain: true }, 120_000);
+    await allArrive(slow, n);
+    assert.ok((await run(slow, { op: 'count' })).inOrder);
+    assert.is(lostSum(slow), 0);
+  } finally {
+    await stop(broker);
+  }
 });
 
 test.run();
