@@ -113,6 +113,24 @@ test('a receiver that stops reading is stuck after stallMs: the others get every
   assert.ok(inOrder(msgs(stopped).slice(0, 10)), 'what it got first is in order');
 });
 
+test('a stuck receiver holds nobody again until it drains: a stopped receiver costs stallMs once', async () => {
+  await start();
+  const stopped = await rawReceiver(['bp/s'], true);
+  const a = await client('sender');
+  flood(a, 'bp/s');
+  await waitFor(() => (broker.stats() as any).backpressure.stuckReceivers === 1, 10_000, 'stuck');
+  await a.flush();
+  // More traffic for the still stopped receiver: dropped for it, the sender never held again.
+  flood(a, 'bp/s');
+  await a.flush();
+  const s = broker.stats() as any;
+  assert.is(s.backpressure.stuckReceivers, 1, 'declared stuck once');
+  assert.ok(s.queues.connections.every((c: any) => c.holdingSenders === 0 && !c.paused));
+  assert.ok(s.queues.connections.some((c: any) => c.stuck));
+  stopped.socket.resume();
+  await waitFor(() => (broker.stats() as any).queues.connections.every((c: any) => !c.stuck), 20_000, 'live again below low water');
+});
+
 test('a sender that listens on its own channel, with a slow receiver too, loses nothing', async () => {
   await start();
   const slow = await rawReceiver(['bp/self']);
