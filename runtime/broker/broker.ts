@@ -17,6 +17,7 @@ import { duplexPair } from './inprocess.js';
 import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './options.js';
 import { Registry } from './registry.js';
 import { ShmRouter } from './shm.js';
+import { Pauses } from './pauses.js';
 import { Turns } from './turns.js';
 import { claimSocketPath, defaultSocketPath, resolveGroup, setSocketAccess } from './socket-path.js';
 import { WatchTable } from './watches.js';
@@ -31,6 +32,7 @@ export interface BrokerCounters {
   droppedSlow: number;
   disconnectedSlow: number;
   calls: number;
+  stuckReceivers: number;
   lateReplies: number;
   protocolErrors: number;
   connectionsRefused: number;
@@ -43,7 +45,11 @@ export class Broker extends EventEmitter implements ConnectionHost {
   /** Watches; their events are told in turns, in the order the registrations happened. */
   readonly watches = new WatchTable<Connection>((job) => this.turns.later(job));
   /** Fair turns between connections whose requests cost matching work (SPEC §8). */
-  readonly turns = new Turns<Connection, Frame>((c, f) => dispatch(this, c, f));
+  readonly turns: Turns<Connection, Frame>;
+  /** Why connections are paused: fair turns and backpressure share it (pauses.ts). */
+  readonly pauses = new Pauses<Connection>();
+  /** The connection whose frame is being dispatched: what it sends fills receivers (backpressure). */
+  sender: Connection | null = null;
   readonly calls: CallTable<Connection>;
   /** Memory held for clients against `maxMemoryBytes` (SPEC §8). */
   readonly budget: MemoryBudget;
@@ -53,7 +59,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
   readonly descriptors = new Descriptors((level, text) => this.log(level, text));
   readonly counters: BrokerCounters = {
     routed: 0, delivered: 0, unrouted: 0, droppedSlow: 0, disconnectedSlow: 0,
-    calls: 0, lateReplies: 0, protocolErrors: 0, connectionsRefused: 0,
+    calls: 0, stuckReceivers: 0, lateReplies: 0, protocolErrors: 0, connectionsRefused: 0,
   };
   private readonly conns = new Set<Connection>();
   private readonly statsSources = new Map<string, () => Record<string, unknown>>();
@@ -69,6 +75,15 @@ export class Broker extends EventEmitter implements ConnectionHost {
   constructor(options: ResolvedOptions) {
     super();
     this.options = options;
+    this.turns = new Turns<Connection, Frame>((c, f) => {
+      const before = this.sender;
+      this.sender = c;
+      try {
+        dispatch(this, c, f);
+      } finally {
+        this.sender = before;
+      }
+    }, this.pauses);
     this.shm = new ShmRouter(this);
     this.registry = new Registry<Connection>((name, registered, seq) => this.watches.changed(name, registered, seq));
     this.calls = new CallTable<Connection>((call) => {
@@ -91,6 +106,20 @@ export class Broker extends EventEmitter implements ConnectionHost {
   }
   get partialFrameTimeoutMs(): number {
     return this.options.partialFrameTimeoutMs;
+  }
+  get backpressure(): boolean {
+    return this.options.backpressure;
+  }
+  get stallMs(): number {
+    return this.options.stallMs;
+  }
+  /** The high-water mark of a receiver's queue (docs/CONFIG.md): half of `maxQueueBytes`. */
+  get highWaterBytes(): number {
+    return this.options.maxQueueBytes / 2;
+  }
+  /** The low-water mark: a quarter of `maxQueueBytes`. */
+  get lowWaterBytes(): number {
+    return this.options.maxQueueBytes / 4;
   }
 
   /** The gid clients give their pool segments (group read), when the broker has a group (SPEC §3). */
@@ -197,6 +226,10 @@ export class Broker extends EventEmitter implements ConnectionHost {
     this.counters.protocolErrors++;
   }
 
+  countStuck(_conn: Connection): void {
+    this.counters.stuckReceivers++;
+  }
+
   countSlow(_conn: Connection, disconnected: boolean): void {
     if (disconnected) this.counters.disconnectedSlow++;
     else this.counters.droppedSlow++;
@@ -247,6 +280,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
       connections.push({
         id: c.id, name: c.name, pid: c.pid, transport: c.transport, listeners: c.listening.size, queuedBytes: q,
         heldBytes: c.heldBytes(), partialBytes: c.partialBytes, callsInFlight: this.calls.inFlight(c), lost: c.lostTotal,
+        stuck: c.stuck, holdingSenders: c.holdingSenders, paused: this.pauses.held(c),
       });
     }
     const k = this.counters;
@@ -260,6 +294,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
       delivered: k.delivered,
       dropped: { unrouted: k.unrouted, slowConsumer: k.droppedSlow, shm: this.shm.counters.dropped, total: k.unrouted + k.droppedSlow + this.shm.counters.dropped },
       disconnectedSlow: k.disconnectedSlow,
+      backpressure: { enabled: this.options.backpressure, stallMs: this.options.stallMs, stuckReceivers: k.stuckReceivers },
       calls: { started: k.calls, pending: this.calls.size, lateReplies: k.lateReplies },
       connectionsRefused: k.connectionsRefused,
       descriptors: this.descriptors.stats(),

@@ -6,6 +6,7 @@ import { LastName } from '../protocol/names.js';
 import { FrameParser, type FrameHead, type PartialBudget } from '../protocol/parser.js';
 import { BUFFER_OVERHEAD, type MemoryBudget } from './budget.js';
 import { Outbound } from './outbound.js';
+import type { Pauses } from './pauses.js';
 import type { Watch } from './watches.js';
 
 /** What a connection needs from the broker that owns it. */
@@ -15,6 +16,17 @@ export interface ConnectionHost {
   readonly slowConsumer: 'drop' | 'disconnect';
   /** A frame started and not complete within this time closes the connection (SPEC §8). */
   readonly partialFrameTimeoutMs: number;
+  /** End-to-end backpressure (SPEC §2): off gives the policy at `maxQueueBytes` at once. */
+  readonly backpressure: boolean;
+  /** A receiver's queue past this holds the connections filling it; below `lowWaterBytes` they read again. */
+  readonly highWaterBytes: number;
+  readonly lowWaterBytes: number;
+  /** A receiver over its mark that makes no progress for this long is stuck: the policy applies to it. */
+  readonly stallMs: number;
+  /** The connection whose frame is being dispatched (the sender of what is delivered now), else null. */
+  readonly sender: Connection | null;
+  /** Why connections are paused (turns and backpressure): a stream reads again when nothing holds it. */
+  readonly pauses: Pauses<Connection>;
   /** The broker-wide count of memory held for clients. */
   readonly budget: MemoryBudget;
   /** Called for every complete frame, in order. */
@@ -27,6 +39,8 @@ export interface ConnectionHost {
   countProtocolError(conn: Connection): void;
   /** Counts a message dropped for a slow receiver, or a slow receiver disconnected. */
   countSlow(conn: Connection, disconnected: boolean): void;
+  /** Counts a receiver declared stuck (backpressure). */
+  countStuck(conn: Connection): void;
   log(level: 'error' | 'warn' | 'info' | 'debug', text: string): void;
 }
 
@@ -50,6 +64,13 @@ export class Connection {
   /** Messages dropped towards this receiver since it was last told (PROTOCOL 3.14). */
   lost = 0;
   lostTotal = 0;
+  /** Over its mark without progress for `stallMs` (SPEC §2): the policy applies, it holds nobody, until below low water. */
+  stuck = false;
+  /** Senders this receiver holds paused (backpressure); released on progress below low water, when stuck, or closed. */
+  private readonly holding = new Set<Connection>();
+  private stallTimer: NodeJS.Timeout | null = null;
+  private progressCount = 0;
+  private stallMark = 0;
   private readonly out: Outbound;
   private readonly parser: FrameParser;
   private handshakeTimer: NodeJS.Timeout | null = null;
@@ -65,7 +86,7 @@ export class Connection {
     readonly transport: string,
     handshakeTimeoutMs: number,
   ) {
-    this.out = new Outbound(stream, host.budget);
+    this.out = new Outbound(stream, host.budget, () => this.progressed());
     this.parser = new FrameParser(host.maxFrameBytes, this.partialBudget(host.budget));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('drain', () => this.onDrain());
@@ -99,18 +120,80 @@ export class Connection {
     this.handshakeTimer = null;
   }
 
+  /** Senders this receiver holds paused now (stats). */
+  get holdingSenders(): number {
+    return this.holding.size;
+  }
+
   /**
-   * Queues routed traffic under the slow-consumer policy (SPEC §2): past `maxQueueBytes` the
-   * frame is dropped for this receiver and counted, or the receiver is disconnected.
+   * Queues routed traffic (SPEC §2). With backpressure, past the high-water mark the sender of
+   * this frame is paused until this receiver drains below low water (or is stuck); frames already
+   * read still come, up to twice `maxQueueBytes`. Past that limit, or past `maxQueueBytes` for a
+   * stuck receiver or without backpressure, the slow-consumer policy applies: the frame is
+   * dropped for this receiver and counted, or the receiver is disconnected.
    */
   deliver(frame: Buffer): boolean {
     if (this.state !== 'open') return false;
-    if (this.queuedBytes + frame.length > this.host.maxQueueBytes) {
+    const h = this.host;
+    const pressing = h.backpressure && !this.stuck;
+    if (this.queuedBytes + frame.length > (pressing ? 2 * h.maxQueueBytes : h.maxQueueBytes)) {
       this.overflow();
       return false;
     }
     this.push(frame);
+    if (pressing && this.queuedBytes > h.highWaterBytes) this.full();
     return true;
+  }
+
+  /** Over the mark: holds the sender of the frame just queued, and watches for progress. */
+  private full(): void {
+    const s = this.host.sender;
+    if (s !== null && s.state === 'open' && !this.holding.has(s)) {
+      this.holding.add(s);
+      this.host.pauses.pause(s, this);
+    }
+    this.armStall();
+  }
+
+  private armStall(): void {
+    if (this.stallTimer) return;
+    this.stallMark = this.progressCount;
+    this.stallTimer = setTimeout(() => this.stallDue(), this.host.stallMs);
+    this.stallTimer.unref?.();
+  }
+
+  /** `stallMs` later: progress re-arms the watch; none while over the mark (or holding senders) makes this receiver stuck. */
+  private stallDue(): void {
+    this.stallTimer = null;
+    if (this.state !== 'open' || this.stuck) return;
+    if (this.holding.size === 0 && this.queuedBytes <= this.host.highWaterBytes) return;
+    if (this.progressCount !== this.stallMark) return this.armStall();
+    this.stuck = true;
+    this.host.countStuck(this);
+    this.host.log('info', `connection ${this.id} (${this.name || 'unnamed'}, pid ${this.pid}) made no progress for ${this.host.stallMs} ms: stuck, the slow-consumer policy applies to it`);
+    this.release();
+  }
+
+  /** A write was called back: below low water the senders read again and a stuck receiver is live again. */
+  private progressed(): void {
+    this.progressCount++;
+    this.relieved();
+  }
+
+  private relieved(): void {
+    if ((this.holding.size === 0 && !this.stuck) || this.queuedBytes >= this.host.lowWaterBytes) return;
+    this.stuck = false;
+    this.release();
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
+  }
+
+  /** Lets every sender this receiver holds read again (those nothing else holds). */
+  private release(): void {
+    if (this.holding.size === 0) return;
+    const senders = [...this.holding];
+    this.holding.clear();
+    for (const s of senders) this.host.pauses.resume(s, this);
   }
 
   /** Applies the slow-consumer policy to one message this receiver has no room for (also held shm slots, PROTOCOL 8.4). */
@@ -161,6 +244,7 @@ export class Connection {
   flushOut(): void {
     if (this.state === 'closed') return;
     this.out.flush();
+    this.relieved();
     // PROTOCOL 3.14: once the backlog has room again and no drain is pending, tell the receiver what it lost;
     // otherwise the stream's 'drain' does it.
     // Written at once, not pushed: this is the flush, and pushing would wait for another tick.
@@ -254,7 +338,11 @@ export class Connection {
     this.parser.stop();
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     if (this.partialTimer) clearTimeout(this.partialTimer);
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = null;
     this.out.close();
+    // A closed receiver releases every sender it held (reconnection while paused).
+    this.release();
     this.host.onClose(this);
   }
 }

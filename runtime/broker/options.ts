@@ -16,6 +16,10 @@ export interface BrokerOptions {
   maxQueueBytes?: number;
   /** `drop` (default): drop for that receiver and tell it later; `disconnect`: close it. */
   slowConsumer?: SlowConsumerPolicy;
+  /** End-to-end backpressure (default true): senders filling a receiver past half `maxQueueBytes` are paused (SPEC §2). */
+  backpressure?: boolean;
+  /** A receiver over its mark that makes no progress this long is stuck: the policy applies to it (default 1000 ms). */
+  stallMs?: number;
   /** Listener names one connection may register (default 4096). */
   maxListeners?: number;
   /** Watches one connection may hold (default 1024). */
@@ -106,6 +110,7 @@ const NUMERIC: Array<[keyof BrokerOptions, number, number]> = [
   ['handshakeTimeoutMs', 10, 600_000],
   ['maxCallsInFlight', 1, 1 << 20],
   ['partialFrameTimeoutMs', 10, 3_600_000],
+  ['stallMs', 10, 3_600_000],
   ['maxPartialBytes', 1 << 16, 2 ** 48],
   ['maxMemoryBytes', 1 << 20, 2 ** 48],
   ['shmThreshold', 0, 1 << 30],
@@ -113,7 +118,7 @@ const NUMERIC: Array<[keyof BrokerOptions, number, number]> = [
 ];
 
 export const KNOWN_OPTIONS = new Set<string>([
-  'socket', 'group', 'maxFrameBytes', 'maxQueueBytes', 'slowConsumer', 'maxListeners', 'maxWatches', 'maxPatterns', 'maxWatchPatterns',
+  'socket', 'group', 'maxFrameBytes', 'maxQueueBytes', 'slowConsumer', 'backpressure', 'stallMs', 'maxListeners', 'maxWatches', 'maxPatterns', 'maxWatchPatterns',
   'maxConnections', 'handshakeTimeoutMs', 'maxCallsInFlight', 'partialFrameTimeoutMs', 'maxPartialBytes', 'maxMemoryBytes', 'logLevel', 'name', 'noSocket', 'shmThreshold', 'maxPoolBytes',
   'tcp', 'tcpToken', 'tcpInsecureLoopback', 'tls', 'links', 'serial', 'serialClients', 'dbus', // carriers (channels/README.md)
 ]);
@@ -135,6 +140,7 @@ export function resolveOptions(input: BrokerOptions, socket: string): ResolvedOp
   if (input.slowConsumer !== undefined && input.slowConsumer !== 'drop' && input.slowConsumer !== 'disconnect') {
     bad('slowConsumer', "must be 'drop' or 'disconnect'");
   }
+  if (input.backpressure !== undefined && typeof input.backpressure !== 'boolean') bad('backpressure', 'must be true or false');
   if (input.logLevel !== undefined && !['error', 'warn', 'info', 'debug'].includes(input.logLevel)) {
     bad('logLevel', "must be 'error', 'warn', 'info' or 'debug'");
   }
@@ -150,6 +156,8 @@ export function resolveOptions(input: BrokerOptions, socket: string): ResolvedOp
     maxFrameBytes: input.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
     maxQueueBytes: input.maxQueueBytes ?? DEFAULT_LIMITS.maxQueueBytes,
     slowConsumer: input.slowConsumer ?? 'drop',
+    backpressure: input.backpressure ?? true,
+    stallMs: input.stallMs ?? 1000,
     maxListeners: input.maxListeners ?? DEFAULT_LIMITS.maxListeners,
     maxWatches: input.maxWatches ?? DEFAULT_LIMITS.maxWatches,
     maxPatterns: input.maxPatterns ?? 4096,

@@ -34,6 +34,8 @@ export class Outbound {
   constructor(
     private readonly stream: Duplex,
     private readonly budget: MemoryBudget,
+    /** Called when a write the stream kept is called back: the receiver made progress (backpressure, connection.ts). */
+    private readonly progress: () => void = () => {},
   ) {}
 
   /** Bytes counted: the batch plus what the stream holds. */
@@ -134,6 +136,7 @@ export class Outbound {
     this.inFlight -= p.cost;
     this.inFlightBlocks -= p.blocks;
     this.budget.queued -= p.cost;
+    this.progress();
   }
 }
 

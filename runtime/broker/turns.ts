@@ -1,6 +1,7 @@
 // Fair turns: a connection whose requests took more than its share of matching work waits for the next turn, its frames kept in order (SPEC §8).
 import type { Duplex } from 'node:stream';
 import { work } from '../protocol/pattern.js';
+import { Pauses } from './pauses.js';
 
 /** Work spread over turns, such as a long initial report; the connection's later frames wait for it. */
 export interface Job {
@@ -44,7 +45,11 @@ export class Turns<C extends TurnConn, F> {
   // While a frame is dispatched, work it starts is charged with the frame, to its connection.
   private dispatching = 0;
 
-  constructor(private readonly dispatch: (c: C, f: F) => void) {}
+  constructor(
+    private readonly dispatch: (c: C, f: F) => void,
+    /** Shared with backpressure (connection.ts): a stream resumes only when neither holds it. */
+    private readonly pauses: Pauses<C> = new Pauses<C>(),
+  ) {}
 
   /** Handles one frame of `c` now, or queues it behind what `c` is waiting for. */
   frame(c: C, f: F): void {
@@ -87,6 +92,7 @@ export class Turns<C extends TurnConn, F> {
   /** Forgets a closed connection. */
   closed(c: C): void {
     this.held.delete(c);
+    this.pauses.closed(c);
     this.spent.delete(c);
   }
 
@@ -113,7 +119,7 @@ export class Turns<C extends TurnConn, F> {
     let h = this.held.get(c);
     if (!h) {
       this.held.set(c, (h = { frames: [], job: null }));
-      c.stream.pause();
+      this.pauses.pause(c, this);
       this.schedule();
     }
     return h;
@@ -173,6 +179,6 @@ export class Turns<C extends TurnConn, F> {
         return;
       }
     }
-    c.stream.resume();
+    this.pauses.resume(c, this);
   }
 }

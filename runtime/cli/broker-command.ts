@@ -40,13 +40,14 @@ function optionsFrom(args: ParsedArgs): BrokerOptions {
     if (policy !== 'drop' && policy !== 'disconnect') throw new UsageError("--slow-consumer must be 'drop' or 'disconnect'");
     o.slowConsumer = policy;
   }
+  if (args.flags['no-backpressure'] === true) o.backpressure = false;
   const level = str('log-level');
   if (level !== undefined) o.logLevel = level as BrokerOptions['logLevel'];
   const nums: Array<[string, keyof BrokerOptions]> = [
     ['max-frame-bytes', 'maxFrameBytes'], ['max-queue-bytes', 'maxQueueBytes'], ['max-listeners', 'maxListeners'],
     ['max-watches', 'maxWatches'], ['max-patterns', 'maxPatterns'],
     ['max-watch-patterns', 'maxWatchPatterns'], ['max-connections', 'maxConnections'],
-    ['max-calls-in-flight', 'maxCallsInFlight'], ['max-partial-bytes', 'maxPartialBytes'], ['max-memory-bytes', 'maxMemoryBytes'],
+    ['max-calls-in-flight', 'maxCallsInFlight'], ['stall-ms', 'stallMs'], ['max-partial-bytes', 'maxPartialBytes'], ['max-memory-bytes', 'maxMemoryBytes'],
   ];
   for (const [flag, key] of nums) {
     const n = numberFlag(args, flag, { integer: true, min: 1 });
@@ -67,6 +68,8 @@ export const broker: Command = {
     'max-frame-bytes': { type: 'string', description: 'largest frame accepted (default 1048576)' },
     'max-queue-bytes': { type: 'string', description: 'bytes queued per receiver before the slow-consumer policy (default 8388608)' },
     'slow-consumer': { type: 'string', description: "'drop' (default) or 'disconnect'" },
+    'no-backpressure': { type: 'boolean', description: 'apply the slow-consumer policy at the queue limit at once instead of pausing senders' },
+    'stall-ms': { type: 'string', description: 'a receiver making no progress this long over its mark is stuck (default 1000)' },
     'max-listeners': { type: 'string', description: 'listener names per connection (default 4096)' },
     'max-watches': { type: 'string', description: 'watches per connection (default 1024)' },
     'max-patterns': { type: 'string', description: 'distinct listener patterns on the broker (default 4096)' },

@@ -4,6 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BUFFER_OVERHEAD, MemoryBudget } from '../../../runtime/broker/budget.js';
 import { Connection, type ConnectionHost } from '../../../runtime/broker/connection.js';
+import { Pauses } from '../../../runtime/broker/pauses.js';
 import { encodeFrame, messageBytes, payloadOf, type Frame } from '../../../runtime/protocol/frame.js';
 import { FrameParser } from '../../../runtime/protocol/parser.js';
 import { waitFor } from '../../helpers/procs.js';
@@ -57,6 +58,13 @@ function fakeHost(overrides: Partial<ConnectionHost> = {}) {
     maxQueueBytes: 4096,
     slowConsumer: 'drop',
     partialFrameTimeoutMs: 60_000,
+    backpressure: false,
+    highWaterBytes: 2048,
+    lowWaterBytes: 1024,
+    stallMs: 1000,
+    sender: null,
+    pauses: new Pauses<Connection>(),
+    countStuck: () => {},
     budget: new MemoryBudget(64 << 20, 16 << 20, () => 0),
     onFrame: (_c, f) => frames.push(f),
     onClose: (c) => closed.push(c),
