@@ -12,7 +12,7 @@ import { SendNames } from './send-names.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
 import { ClientSession, type Pending, type State } from './session.js';
 
-export type { ClientOptions } from './session.js';
+export type { ClientOptions } from './options.js';
 
 /** A connection to a qcop broker (SPEC §3). Create it with `connect()`. */
 export class Client extends ClientSession implements HandleOwner, CallAnswerer {
@@ -304,7 +304,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       case Kind.Event:
         return this.onEvent(f);
       case Kind.Lost:
-        return this.onLost(f.aux);
+        return this.emitLost(f.aux, 'the broker dropped them for this slow receiver');
       case Kind.Freed:
         // PROTOCOL 8.5: every receiver is done with that slot.
         return this.large.freed(f.aux);
@@ -355,10 +355,6 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       return;
     }
     w.event(name, registered, (f.flags & Flag.Initial) !== 0);
-  }
-
-  private onLost(count: number): void {
-    this.emitLost(count, 'the broker dropped them for this slow receiver');
   }
 
   /**

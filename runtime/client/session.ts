@@ -9,23 +9,7 @@ import { decodeName } from '../protocol/names.js';
 import { FrameParser } from '../protocol/parser.js';
 import { INBOUND_BEFORE_WELCOME, type Target } from './dial.js';
 import { LargeSends, itemBytes, type BigSend, type Item } from './large-send.js';
-import type { ShmOptions } from './shm-link.js';
-
-/** Options a client is created with (see `connect()`). */
-export interface ClientOptions extends ShmOptions {
-  /** Name shown in the broker's stats. */
-  name?: string;
-  /** Bytes buffered before `send()` returns false (default 1 MiB); also the limit while disconnected. */
-  highWaterMark?: number;
-  /** Time for the handshake of each connection attempt (default 2000 ms). */
-  connectTimeoutMs?: number;
-  /** Reconnect after the broker goes away (default true). */
-  reconnect?: boolean;
-  /** Longest pause between reconnection attempts (default 2000 ms). */
-  reconnectMaxDelayMs?: number;
-  /** Largest frame accepted from the broker, whatever limit it announces (default 64 MiB; PROTOCOL 6.3). */
-  maxInboundFrameBytes?: number;
-}
+import { sessionOptions, type ClientOptions, type SessionOptions } from './options.js';
 
 export interface Pending {
   kind: Kind;
@@ -67,19 +51,12 @@ export abstract class ClientSession extends EventEmitter {
   protected attempt = 0;
   protected welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
   protected readonly hwm: number;
-  protected readonly opts: Required<Omit<ClientOptions, keyof ShmOptions>>;
+  protected readonly opts: SessionOptions;
 
   /** Use `connect()`. */
   constructor(private readonly target: Target, options: ClientOptions = {}) {
     super();
-    this.opts = {
-      name: options.name ?? '',
-      highWaterMark: options.highWaterMark ?? 1 << 20,
-      connectTimeoutMs: options.connectTimeoutMs ?? 2000,
-      reconnect: options.reconnect ?? true,
-      reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2000,
-      maxInboundFrameBytes: options.maxInboundFrameBytes ?? 64 << 20,
-    };
+    this.opts = sessionOptions(options);
     this.hwm = this.opts.highWaterMark;
     this.large = new LargeSends<Pending>({
       writable: () => this.state === 'open' && this.stream !== null,

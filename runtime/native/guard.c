@@ -120,10 +120,7 @@ napi_value js_poisoned(napi_env env, napi_callback_info info) {
   ARGS(1);
   void *data = NULL;
   size_t len = 0;
-  bool is_ab = false;
-  if (argc < 1 || napi_is_arraybuffer(env, argv[0], &is_ab) != napi_ok || !is_ab)
-    return throw_type(env, "poisoned(arrayBuffer)");
-  napi_get_arraybuffer_info(env, argv[0], &data, &len);
+  if (argc < 1 || !arg_arraybuffer(env, argv[0], &data, &len)) return throw_type(env, "poisoned(arrayBuffer)");
   return boolean(env, data != NULL && guard_poisoned(data));
 }
 

@@ -55,6 +55,12 @@ int arg_i64(napi_env env, napi_value v, int64_t *out) {
   return napi_get_value_int64(env, v, out) == napi_ok;
 }
 
+int arg_arraybuffer(napi_env env, napi_value v, void **data, size_t *len) {
+  bool is_ab = false;
+  if (napi_is_arraybuffer(env, v, &is_ab) != napi_ok || !is_ab) return 0;
+  return napi_get_arraybuffer_info(env, v, data, len) == napi_ok;
+}
+
 int arg_bool(napi_env env, napi_value v) {
   bool b = false;
   napi_valuetype t;

@@ -49,6 +49,8 @@ typedef struct mapping {
 napi_value throw_errno(napi_env env, int e, const char *syscall);
 napi_value throw_type(napi_env env, const char *msg);
 int arg_i64(napi_env env, napi_value v, int64_t *out);
+/* The memory behind an ArrayBuffer argument; returns 0 when `v` is not one. */
+int arg_arraybuffer(napi_env env, napi_value v, void **data, size_t *len);
 int arg_bool(napi_env env, napi_value v);
 int arg_str(napi_env env, napi_value v, char *buf, size_t cap);
 napi_value num(napi_env env, double d);

@@ -25,9 +25,7 @@ mapping_t *word_of(napi_env env, napi_value ab, napi_value off, int32_t **word) 
   void *data = NULL;
   size_t len = 0;
   int64_t o;
-  bool is_ab = false;
-  napi_is_arraybuffer(env, ab, &is_ab);
-  if (!is_ab || napi_get_arraybuffer_info(env, ab, &data, &len) != napi_ok || !arg_i64(env, off, &o) ||
+  if (!arg_arraybuffer(env, ab, &data, &len) || !arg_i64(env, off, &o) ||
       o < 0 || (o & 3) || (size_t)o + 4 > len) {
     throw_type(env, "expected a mapped ArrayBuffer and an aligned byte offset inside it");
     return NULL;
@@ -168,10 +166,7 @@ napi_value js_munmap(napi_env env, napi_callback_info info) {
   ARGS(1);
   void *data = NULL;
   size_t len = 0;
-  bool is_ab = false;
-  if (argc < 1 || napi_is_arraybuffer(env, argv[0], &is_ab) != napi_ok || !is_ab)
-    return throw_type(env, "munmap(arrayBuffer)");
-  napi_get_arraybuffer_info(env, argv[0], &data, &len);
+  if (argc < 1 || !arg_arraybuffer(env, argv[0], &data, &len)) return throw_type(env, "munmap(arrayBuffer)");
   pthread_mutex_lock(&map_mutex);
   mapping_t *m = data ? mapping_find(data) : NULL;
   if (m) {
@@ -190,10 +185,7 @@ napi_value js_cancel(napi_env env, napi_callback_info info) {
   ARGS(1);
   void *data = NULL;
   size_t len = 0;
-  bool is_ab = false;
-  if (argc < 1 || napi_is_arraybuffer(env, argv[0], &is_ab) != napi_ok || !is_ab)
-    return throw_type(env, "cancel(arrayBuffer)");
-  napi_get_arraybuffer_info(env, argv[0], &data, &len);
+  if (argc < 1 || !arg_arraybuffer(env, argv[0], &data, &len)) return throw_type(env, "cancel(arrayBuffer)");
   pthread_mutex_lock(&map_mutex);
   mapping_t *m = data ? mapping_find(data) : NULL;
   if (m) m->cancel = 1;

@@ -2,7 +2,7 @@
 // that after an attack the broker still answers send/listen/call and the bystander lost nothing.
 import * as path from 'node:path';
 import * as assert from 'uvu/assert';
-import { FIXTURES, Proc, runCli, spawnBroker, spawnClient, waitFor } from '../helpers/procs.js';
+import { FIXTURES, Proc, QCOP, runCli, spawnBroker, spawnClient, waitFor } from '../helpers/procs.js';
 
 export interface Scene {
   broker: Proc & { socket: string };
@@ -61,7 +61,7 @@ export async function assertHealthy(s: Scene): Promise<void> {
   assert.equal(lost, [], 'the bystander was neither told of losses nor disconnected');
   await traffic(s, 500);
 
-  const listener = new Proc(process.execPath, [path.join(FIXTURES, '../../bin/qcop.js'), 'listen', 'healthy/ch', '--count', '1', '--timeout', '10', '--socket', s.broker.socket]);
+  const listener = new Proc(process.execPath, [QCOP, 'listen', 'healthy/ch', '--count', '1', '--timeout', '10', '--socket', s.broker.socket]);
   await waitFor(async () => (await runCli(['registered', 'healthy/ch', '--socket', s.broker.socket])).code === 0, 10000, 'the new listener registered');
   const sent = await runCli(['send', 'healthy/ch', 'ping()', '1', '--socket', s.broker.socket]);
   assert.is(sent.code, 0, `qcop send works (${sent.stderr})`);

@@ -1,6 +1,5 @@
 // Plumbing of the shm-owner hostile tests: the root check, processes run as other users, the attacker, and the
 // cleanup of every /dev/shm entry and semaphore of this run (never reading one: some are FIFOs or links).
-import { spawnSync } from 'node:child_process';
 import { lstatSync, readdirSync, rmdirSync, unlinkSync } from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
@@ -77,18 +76,4 @@ export function purgeRun(): void {
 export function runEntries(): string[] {
   const tag = escapeKey(TAG);
   return readdirSync('/dev/shm').filter((e) => e.includes(tag));
-}
-
-/** Creates a throwaway user (no home, no login) and returns its ids; `dropUser` removes it. */
-export function addUser(name: string): { uid: number; gid: number } {
-  spawnSync('userdel', [name], { stdio: 'ignore' }); // a leftover of an interrupted run
-  const r = spawnSync('useradd', ['-M', '-N', '-s', '/usr/sbin/nologin', name], { encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`useradd ${name}: ${r.stderr}`);
-  const id = (flag: string): number => Number(spawnSync('id', [flag, name], { encoding: 'utf8' }).stdout.trim());
-  return { uid: id('-u'), gid: id('-g') };
-}
-
-/** Removes a user made by `addUser` (quietly when already gone). */
-export function dropUser(name: string): void {
-  spawnSync('userdel', [name], { stdio: 'ignore' });
 }

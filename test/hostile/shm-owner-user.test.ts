@@ -8,19 +8,17 @@ import * as assert from 'uvu/assert';
 import { systemName } from '../../runtime/shm/index.js';
 import { Proc, cleanup } from '../helpers/procs.js';
 import { assertHealthy, scene } from './harness.js';
-import { NOBODY, addUser, asRoot, attack, dropUser, key, purgeRun, runAs, runEntries, shmCliAs } from './shm-owner-kit.js';
-
-const USER = 'qcop-test-x';
+import { NOBODY, asRoot, attack, key, purgeRun, runAs, runEntries, shmCliAs } from './shm-owner-kit.js';
+import { addUser, removeUsers } from './users.js';
 
 if (asRoot('shm-owner-user.test.ts')) {
   let user = { uid: -1, gid: -1 };
-  process.on('exit', () => dropUser(USER)); // also when a test throws past the hooks
-  test.before(() => { user = addUser(USER); });
+  test.before(() => { user = addUser('vic'); }); // removed on exit too, when a test throws past the hooks
   test.after.each(() => {
     cleanup();
     purgeRun();
   });
-  test.after(() => dropUser(USER));
+  test.after(() => removeUsers());
 
   /** Runs the victim fixture as the user; resolves with it once every step reported. */
   async function victim(...steps: string[]): Promise<{ proc: Proc; steps: any[] }> {
