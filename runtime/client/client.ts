@@ -10,6 +10,7 @@ import { inboundLimit } from './dial.js';
 import { ListenerTable } from './listener-table.js';
 import { SendNames } from './send-names.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
+import type { Item } from './outbox.js';
 import { ClientSession, type Pending, type State } from './session.js';
 
 export type { ClientOptions } from './options.js';
@@ -35,35 +36,25 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     this.names.check(channel, message);
     if (data instanceof Uint8Array) {
       // Before a loan is taken back, so that a refused send leaves it to the caller.
-      this.large.checkRoom();
+      this.outbox.checkRoom(0);
       const loaned = this.large.shm.pool.outstanding > 0 ? this.large.shm.pool.claim(data) : undefined;
-      if (loaned?.slot) {
-        if (this.large.sendLoan(channel, message, this.newId(), loaned.slot, data.length)) return this.afterSend();
-        this.unconfirmed++;
-        this.needDrain = true;
-        return false;
-      }
+      if (loaned?.slot) return this.outbox.accepted(this.outbox.enqueue({ big: this.large.loanSend(channel, message, this.newId(), loaned.slot, data.length) }));
       const bytes = loaned ? loaned.copy : data;
-      if (this.large.direct(channel, message, bytes)) return this.afterSend();
+      if (this.large.direct(channel, message, bytes)) return this.outbox.accepted(true);
       if (!this.large.shm.wants(headSize(bytes.length) + bytes.length)) {
         // The common small case: CBOR head and bytes go straight into the frame, no encoder, one copy.
-        this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.channelBytes(channel), this.names.messageBytes(message), bytes, true));
-        return this.afterSend();
+        const frame = this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.channelBytes(channel), this.names.messageBytes(message), bytes, true);
+        return this.outbox.accepted(this.outbox.enqueue({ frame }));
       }
       data = bytes;
     }
     const payload = encodeData(data);
     const shm = this.large.shm;
     if (shm.wants(payload.length) && payload.length <= shm.capacity) {
-      if (!this.queueBig({ channel, message, id: this.newId(), payload })) {
-        this.unconfirmed++;
-        this.needDrain = true;
-        return false;
-      }
-    } else {
-      this.write(this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.channelBytes(channel), this.names.messageBytes(message), payload));
+      return this.outbox.accepted(this.outbox.enqueue({ big: { channel, message, id: this.newId(), payload } }));
     }
-    return this.afterSend();
+    const frame = this.buildFrame(Kind.Send, 0, this.newId(), 0, this.names.channelBytes(channel), this.names.messageBytes(message), payload);
+    return this.outbox.accepted(this.outbox.enqueue({ frame }));
   }
 
   /**
@@ -79,7 +70,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     if (!Number.isInteger(byteLength) || byteLength < 0) throw new QcopError('EINVAL', `loan size must be a non-negative integer, not ${byteLength}`);
     const b = this.large.loan(byteLength);
     if (b === null) {
-      this.needDrain = true;
+      this.outbox.wait();
       return null;
     }
     if (b) return b;
@@ -90,16 +81,16 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   /** Gives back a buffer from `loan()` that will not be sent; false when it is not an outstanding loan. */
   unloan(buffer: Uint8Array): boolean {
     const given = this.large.shm.pool.unloan(buffer);
-    if (given) this.large.pump();
+    if (given) this.outbox.pump();
     return given;
   }
 
   /** Resolves once the broker routed every earlier send of this client: `{ messages, unrouted }` since the previous flush. */
   async flush(): Promise<{ messages: number; unrouted: number }> {
     this.checkOpen();
-    const before = this.unconfirmed;
+    const before = this.outbox.unconfirmed;
     const f = await this.request(Kind.Flush, 0, 0, '', '', undefined, true);
-    this.unconfirmed = Math.max(0, this.unconfirmed - before);
+    this.outbox.unconfirmed = Math.max(0, this.outbox.unconfirmed - before);
     const body = decodeControl(payloadOf(f));
     return { messages: Number(body.messages ?? f.aux), unrouted: Number(body.unrouted ?? 0) };
   }
@@ -187,19 +178,17 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   async close(): Promise<void> {
     if (this.state === 'closed') return;
     // Large sends still waiting for a pool slot get a moment to go out (PROTOCOL 8.5); never dropped silently.
-    for (const deadline = Date.now() + 2000; this.large.holding && this.state === 'open' && Date.now() < deadline; ) {
+    for (const deadline = Date.now() + 2000; this.outbox.holding && this.state === 'open' && Date.now() < deadline; ) {
       await new Promise((r) => setTimeout(r, 5));
     }
     if ((this.state as State) === 'closed') return; // closed meanwhile by another close()
-    if (this.large.holding) this.reportError(new QcopError('ECLOSED', `client closed with ${this.large.heldBytes} bytes of sends still waiting for a shared-memory slot`));
+    if (this.outbox.holding) this.reportError(new QcopError('ECLOSED', `client closed with ${this.outbox.heldBytes} bytes of sends still waiting for a shared-memory slot`));
     const stream = this.stream;
     this.state = 'closed';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.failPending(() => true, 'client closed');
-    this.backlog = [];
-    this.backlogBytes = 0;
     for (const w of this.watches) w.readiness.settle(new QcopError('ECLOSED', 'client closed'));
-    this.flushBatch();
+    this.outbox.close();
     if (stream && !stream.destroyed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
@@ -239,12 +228,12 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   answer(callId: number, kind: 'reply' | 'fail' | 'decline', value?: unknown, code?: string, text?: string): void {
     if (this.state !== 'open') return; // the broker forgot the call with the connection
     if (kind === 'reply') {
-      this.write(encodeFrame(Kind.Reply, 0, callId, 0, '', '', encodeData(value)));
+      this.outbox.enqueue({ frame: encodeFrame(Kind.Reply, 0, callId, 0, '', '', encodeData(value)) });
     } else if (kind === 'fail') {
       const c = code && isErrorCode(code) ? code : 'EINVAL';
-      this.write(encodeFrame(Kind.Reply, Flag.Failure, callId, 0, '', c, Buffer.from(text ?? '', 'utf8')));
+      this.outbox.enqueue({ frame: encodeFrame(Kind.Reply, Flag.Failure, callId, 0, '', c, Buffer.from(text ?? '', 'utf8')) });
     } else {
-      this.write(encodeFrame(Kind.Reply, Flag.Decline, callId, 0, '', ''));
+      this.outbox.enqueue({ frame: encodeFrame(Kind.Reply, Flag.Decline, callId, 0, '', '') });
     }
   }
 
@@ -358,13 +347,11 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   }
 
   /**
-   * Re-registers listeners and watches, re-sends idempotent requests, then the backlog, in order;
-   * resolves once the broker has answered every re-registration (then 'reconnected' is emitted).
+   * Re-registers listeners and watches, re-sends idempotent requests, then what waited in the
+   * Outbox, in order; resolves once the broker has answered every re-registration (then
+   * 'reconnected' is emitted).
    */
-  protected override restore(): Promise<void> {
-    const backlog = this.backlog;
-    this.backlog = [];
-    this.backlogBytes = 0;
+  protected override restore(backlog: Array<Item<Pending>>): Promise<void> {
     const resend: Pending[] = [];
     // Listen and watch requests are redone from the tables below; forget their old entries.
     for (const [id, p] of [...this.pending]) {
@@ -378,15 +365,8 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       w.resync = w.established ? new Set() : null;
       restored.push(this.startWatch(w));
     }
-    for (const p of resend) this.write(p.frame, p);
-    for (const { frame, pending, big } of backlog) {
-      if (big) {
-        if (!this.queueBig(big)) this.needDrain = true;
-        continue;
-      }
-      if (pending && !this.pending.has(frame!.readUInt32LE(8))) continue;
-      this.write(frame!, pending);
-    }
+    for (const p of resend) this.outbox.enqueue({ frame: p.frame, pending: p }, false);
+    for (const item of backlog) this.outbox.enqueue(item, false);
     return Promise.all(restored).then(() => undefined);
   }
 }

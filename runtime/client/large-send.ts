@@ -1,4 +1,4 @@
-// The client's large-message path (PROTOCOL 8): pool slots for sends, the queue held behind a full pool, Msg|Shm receipt.
+// The client's large-message path (PROTOCOL 8): sends through pool slots (in the Outbox's order), Msg|Shm receipt.
 import { Flag, Kind } from '../protocol/constants.js';
 import { encodeControl, headSize, putHead } from '../protocol/control.js';
 import { QcopError } from '../protocol/errors.js';
@@ -6,26 +6,20 @@ import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import type { Listener } from './handles.js';
 import { ReceivedMessage } from './message.js';
 import { LOAN_HEAD, type Slot } from './pool.js';
+import type { BigSend } from './outbox.js';
 import { ShmLink, type ShmOptions } from './shm-link.js';
-
-/** Encoded data waiting for a pool slot; `slot` when they already are in one (a loan, written in place). */
-export interface BigSend { channel: string; message: string; id: number; payload: Buffer; slot?: Slot }
 
 /** Where the CBOR head of a loan goes: its last 5 bytes before the data (a 0x5a byte-string head, 4-byte length). */
 const HEAD_AT = LOAN_HEAD - 5;
 
-/** A large send waiting for a slot, or a frame (with its request, if any) queued behind one. */
-export interface Item<P> { frame?: Buffer; pending?: P; big?: BigSend }
-
-/** Bytes an item holds in the client (a loan's are in the pool, bounded by it, and count nothing). */
-export const itemBytes = (i: Item<unknown>): number => i.frame?.length ?? (i.big!.slot ? 0 : i.big!.payload.length);
-
 /** What the large-message path needs from the client. */
-export interface LargeHost<P> {
+export interface LargeHost {
   /** True while connected (frames can be written now). */
   writable(): boolean;
+  /** True while writes wait behind large data (the Outbox's order, PROTOCOL 8.5). */
+  holding(): boolean;
   /** Writes a frame to the stream now, in order with everything written before. */
-  writeNow(frame: Buffer, pending?: P): void;
+  writeNow(frame: Buffer): void;
   /** Writes data inline (shm went away meanwhile); throws EMSGSIZE when they do not fit. */
   writeInline(big: BigSend): void;
   /** Writes a request whose only possible answer of interest is an error. */
@@ -34,51 +28,20 @@ export interface LargeHost<P> {
   reportError(err: Error): void;
   /** Tells the application `count` messages were lost for it (as the broker's lost notices do). */
   lost(count: number, why: string): void;
-  /** Called when the held queue emptied: the client decides about 'drain'. */
+  /** A slot came back: what waits for one goes on. */
+  pump(): void;
+  /** The pool holds this sender back less: the client decides about 'drain'. */
   drained(): void;
 }
 
-/** Sends by descriptor and keeps their order: while one waits for a slot, every later write waits behind it. */
-export class LargeSends<P> {
+/** Sends by descriptor through this client's pool, receives by descriptor from others' (PROTOCOL 8); the Outbox keeps the order. */
+export class LargeSends {
   readonly shm: ShmLink;
-  private held: Array<Item<P>> = [];
-  private bytes = 0;
   /** Counts connections, so a release never reaches a broker that did not hand out the token. */
   private generation = 0;
 
-  constructor(private readonly host: LargeHost<P>, local: boolean, options: ShmOptions, private readonly hwm: number) {
+  constructor(private readonly host: LargeHost, local: boolean, options: ShmOptions) {
     this.shm = new ShmLink(local, options, (i, key) => this.announce(i, key), (i) => host.control(Kind.Pool, Flag.Retire, i, undefined, (e) => host.reportError(e)));
-  }
-
-  /** True while writes must queue behind a large send (PROTOCOL 8.5). */
-  get holding(): boolean {
-    return this.held.length > 0;
-  }
-
-  /** Bytes waiting in the held queue. */
-  get heldBytes(): number {
-    return this.bytes;
-  }
-
-  /** Queues an item behind the held ones; ENOBUFS once the queue already holds the high-water mark. */
-  hold(item: Item<P>): void {
-    this.checkRoom();
-    this.held.push(item);
-    this.bytes += itemBytes(item);
-  }
-
-  /** ENOBUFS once the held queue already holds the high-water mark: checked before anything is taken. */
-  checkRoom(): void {
-    if (this.held.length > 0 && this.bytes >= this.hwm) {
-      throw new QcopError('ENOBUFS', `the shared-memory pool is full and ${this.bytes} bytes already wait for it (high-water mark ${this.hwm}); wait for 'drain'`);
-    }
-  }
-
-  /** Sends through a slot now, or holds the data until one frees; false when held. */
-  submit(big: BigSend): boolean {
-    if (this.held.length === 0 && this.trySend(big)) return true;
-    this.hold({ big });
-    return false;
   }
 
   /**
@@ -88,7 +51,7 @@ export class LargeSends<P> {
   direct(channel: string, message: string, data: Uint8Array): boolean {
     const n = data.length;
     const head = headSize(n);
-    if (!this.host.writable() || this.held.length > 0 || !this.shm.wants(head + n) || head + n > this.shm.capacity || n >= 2 ** 32) return false;
+    if (!this.host.writable() || this.host.holding() || !this.shm.wants(head + n) || head + n > this.shm.capacity || n >= 2 ** 32) return false;
     let slot;
     try {
       slot = this.shm.pool.alloc(head + n);
@@ -117,22 +80,24 @@ export class LargeSends<P> {
     }
   }
 
-  /**
-   * Sends `n` bytes of data written in place into a loaned slot: the head goes in front of them
-   * and only the descriptor is written (zero copy). False when it waits behind held sends.
-   */
-  sendLoan(channel: string, message: string, id: number, slot: Slot, n: number): boolean {
+  /** The large send of `n` bytes of data written in place into a loaned slot: the head goes in front of them (zero copy). */
+  loanSend(channel: string, message: string, id: number, slot: Slot, n: number): BigSend {
     const b = slot.buffer;
     b[HEAD_AT] = 0x5a;
     b.writeUInt32BE(n, HEAD_AT + 1);
-    const big: BigSend = { channel, message, id, payload: b.subarray(HEAD_AT, LOAN_HEAD + n), slot: { ...slot, offset: slot.offset + HEAD_AT, length: 5 + n } };
-    return this.submit(big);
+    return { channel, message, id, payload: b.subarray(HEAD_AT, LOAN_HEAD + n), slot: { ...slot, offset: slot.offset + HEAD_AT, length: 5 + n } };
   }
 
-  /** PROTOCOL 8.5: a slot came back; writes held items in order while slots are free. */
+  /** A loan waiting in the Outbox when the connection ended: its pool is unmapped, so it goes on as a copy (PROTOCOL 8.7). */
+  unslot(big: BigSend): void {
+    big.payload = Buffer.from(big.payload);
+    big.slot = undefined;
+  }
+
+  /** PROTOCOL 8.5: a slot came back; what waits for one goes on. */
   freed(slotId: number): void {
     this.shm.pool.free(slotId);
-    this.pump();
+    this.host.pump();
   }
 
   /** PROTOCOL 8.5: a slot is held only by slow receivers; it no longer holds this sender back. */
@@ -141,48 +106,14 @@ export class LargeSends<P> {
     this.host.drained();
   }
 
-  /** Writes held items in order while slots are free; tells the client once the queue is empty. */
-  pump(): void {
-    while (this.held.length > 0 && this.host.writable()) {
-      const item = this.held[0]!;
-      if (item.big) {
-        let sent: boolean;
-        try {
-          sent = this.trySend(item.big);
-        } catch (e) {
-          this.host.reportError(e as Error); // ENOSPC and too large for a frame: this one message is not sent
-          sent = true;
-        }
-        if (!sent) return;
-      } else {
-        this.host.writeNow(item.frame!, item.pending);
-      }
-      this.held.shift();
-      this.bytes -= itemBytes(item);
-    }
-    this.host.drained();
-  }
-
-  /** The connection ended: held items are handed back (they go first next time) and the pool is dropped (PROTOCOL 8.7). */
-  disconnected(): Array<Item<P>> {
+  /** The connection ended: the pool is dropped (PROTOCOL 8.7). */
+  disconnected(): void {
     this.generation++;
-    const held = this.held;
-    this.held = [];
-    this.bytes = 0;
-    // Loaned slots are unmapped with the pool: what waits in them goes on as copies.
-    for (const item of held) {
-      if (!item.big?.slot) continue;
-      item.big.payload = Buffer.from(item.big.payload);
-      item.big.slot = undefined;
-    }
     this.shm.disconnected();
-    return held;
   }
 
-  /** Client closed: forget everything, unmap everything. */
+  /** Client closed: unmap everything. */
   close(): void {
-    this.held = [];
-    this.bytes = 0;
     this.shm.close();
   }
 
@@ -235,7 +166,7 @@ export class LargeSends<P> {
   }
 
   /** Copies the encoded data into a slot and writes the descriptor; false when no slot is free now. */
-  private trySend(big: BigSend): boolean {
+  place(big: BigSend): boolean {
     if (!this.shm.active) {
       // The shm path went away (failure, or a broker without it): inline, or EMSGSIZE with the reason.
       try {
@@ -256,7 +187,7 @@ export class LargeSends<P> {
     } catch (e) {
       if ((e as QcopError).code === 'ENOSPC') return this.spill(big, e as QcopError);
       this.shm.fail(`the pool could not be created: ${(e as Error).message}`);
-      return this.trySend(big);
+      return this.place(big);
     }
     if (!slot) return false;
     big.payload.copy(slot.buffer);

@@ -1,4 +1,4 @@
-// The client's connection: requests and answers, writes and the backlog, the handshake, reconnection.
+// The client's connection: requests and answers, the handshake, reconnection; its writes go through the Outbox.
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { HEADER_SIZE, KIND_NAMES, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
@@ -8,8 +8,9 @@ import { encodeFrame, nameLength, payloadOf, type Frame } from '../protocol/fram
 import { decodeName } from '../protocol/names.js';
 import { FrameParser } from '../protocol/parser.js';
 import { INBOUND_BEFORE_WELCOME, type Target } from './dial.js';
-import { LargeSends, itemBytes, type BigSend, type Item } from './large-send.js';
+import { LargeSends } from './large-send.js';
 import { sessionOptions, type ClientOptions, type SessionOptions } from './options.js';
+import { Outbox, type Item } from './outbox.js';
 
 export interface Pending {
   kind: Kind;
@@ -26,9 +27,6 @@ export interface Pending {
 
 export type State = 'connecting' | 'open' | 'disconnected' | 'closed';
 
-/** A batch this large is written at once rather than at the end of the tick. */
-const BATCH_BYTES = 64 * 1024;
-
 /** The connection half of a client: requests, buffering while disconnected, the handshake and reconnection. */
 export abstract class ClientSession extends EventEmitter {
   /** Limits the broker announced in its welcome (PROTOCOL 2.2). */
@@ -38,36 +36,40 @@ export abstract class ClientSession extends EventEmitter {
   protected parser: FrameParser | null = null;
   protected nextRequestId = 1;
   protected readonly pending = new Map<number, Pending>();
-  protected backlog: Array<Item<Pending>> = [];
-  protected backlogBytes = 0;
+  /** Every unsent byte, in order, and the backpressure state. */
+  protected readonly outbox: Outbox<Pending>;
   /** Large messages by descriptor (PROTOCOL 8). */
-  protected readonly large: LargeSends<Pending>;
-  protected unconfirmed = 0;
-  protected needDrain = false;
-  protected batch: Buffer[] = [];
-  protected batchBytes = 0;
-  protected batchStream: Duplex | null = null;
+  protected readonly large: LargeSends;
   protected reconnectTimer: NodeJS.Timeout | null = null;
   protected attempt = 0;
   protected welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
-  protected readonly hwm: number;
   protected readonly opts: SessionOptions;
 
   /** Use `connect()`. */
   constructor(private readonly target: Target, options: ClientOptions = {}) {
     super();
     this.opts = sessionOptions(options);
-    this.hwm = this.opts.highWaterMark;
-    this.large = new LargeSends<Pending>({
-      writable: () => this.state === 'open' && this.stream !== null,
-      writeNow: (frame, pending) => this.writeNow(frame, pending),
-      writeInline: (b) => this.writeNow(this.buildFrame(Kind.Send, 0, b.id, 0, b.channel, b.message, b.payload)),
+    this.outbox = new Outbox<Pending>({
+      place: (big) => this.large.place(big),
+      unslot: (big) => this.large.unslot(big),
+      live: (p) => this.pending.get(p.frame.readUInt32LE(8)) === p,
+      written: (p) => (p.inFlight = true),
+      pressured: () => this.large.shm.pool.pressured,
+      drain: () => this.emit('drain'),
+      reportError: (e) => this.reportError(e),
+    }, this.opts.highWaterMark);
+    this.large = new LargeSends({
+      writable: () => this.outbox.writable,
+      holding: () => this.outbox.holding,
+      writeNow: (frame) => this.outbox.writeNow(frame),
+      writeInline: (b) => this.outbox.writeNow(this.buildFrame(Kind.Send, 0, b.id, 0, b.channel, b.message, b.payload)),
       control: (kind, flags, aux, payload, onError) => this.controlRequest(kind, flags, aux, payload, onError),
       newId: () => this.newId(),
       reportError: (e) => this.reportError(e),
       lost: (count, why) => this.emitLost(count, why),
-      drained: () => this.onDrain(),
-    }, target.local === true, options, this.hwm);
+      pump: () => this.outbox.pump(),
+      drained: () => this.outbox.checkDrain(),
+    }, target.local === true, options);
   }
 
   /** Where this client connects (socket path or URL). */
@@ -82,7 +84,7 @@ export abstract class ClientSession extends EventEmitter {
 
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
   get bufferedBytes(): number {
-    return this.state === 'open' && this.stream ? this.stream.writableLength + this.batchBytes + this.large.heldBytes : this.backlogBytes;
+    return this.outbox.bytes;
   }
 
   /** Slots of this client's shared-memory pool not yet released by every receiver (PROTOCOL 8). */
@@ -95,6 +97,7 @@ export abstract class ClientSession extends EventEmitter {
     const stream = await this.target.dial();
     await this.handshake(stream);
     this.state = 'open';
+    this.outbox.attach(stream);
   }
 
   /** @internal Errors without a promise go to the handle, else the client, else a process warning: never silent. */
@@ -140,68 +143,12 @@ export abstract class ClientSession extends EventEmitter {
       const p: Pending = { kind, channel, resolve, reject, idempotent, frame, inFlight: false };
       this.pending.set(id, p);
       try {
-        this.write(frame, p);
+        this.outbox.enqueue({ frame, pending: p });
       } catch (err) {
         this.pending.delete(id);
         reject(err);
       }
     });
-  }
-
-  protected write(frame: Buffer, pending?: Pending): void {
-    if (this.state === 'open' && this.stream && this.large.holding) {
-      // PROTOCOL 8.5: a large send waits for a slot; what follows it waits too, so order holds.
-      this.large.hold({ frame, pending });
-      return;
-    }
-    this.writeNow(frame, pending);
-  }
-
-  /** Writes to the stream now (bypassing held sends), or to the backlog while disconnected. */
-  protected writeNow(frame: Buffer, pending?: Pending): void {
-    if (this.state === 'open' && this.stream) {
-      if (pending) pending.inFlight = true;
-      // Frames of one tick go out in one write: a stream write costs more than copying small frames.
-      if (this.batchStream !== this.stream) {
-        this.flushBatch();
-        this.batchStream = this.stream;
-        process.nextTick(() => this.flushBatch());
-      }
-      this.batch.push(frame);
-      this.batchBytes += frame.length;
-      // A sender that ignores send() === false still gets its bytes written before the batch grows far.
-      if (this.batchBytes >= Math.max(BATCH_BYTES, 2 * this.hwm)) this.flushBatch();
-      return;
-    }
-    this.toBacklog({ frame, pending }, frame.length);
-  }
-
-  /** While disconnected: buffers up to the high-water mark and refuses the rest (SPEC §2 reconnect). */
-  private toBacklog(item: Item<Pending>, bytes: number): void {
-    if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
-    if (this.backlogBytes + bytes > this.hwm) {
-      throw new QcopError('ENOBUFS', `disconnected from ${this.where} and ${this.backlogBytes} bytes are already buffered (high-water mark ${this.hwm})`);
-    }
-    this.backlog.push(item);
-    this.backlogBytes += bytes;
-  }
-
-  /** Sends large data through a pool slot now, or holds it (in order) until slots free; false when held. */
-  protected queueBig(big: BigSend): boolean {
-    if (this.state !== 'open' || !this.stream) {
-      this.toBacklog({ big }, big.payload.length);
-      return true;
-    }
-    return this.large.submit(big);
-  }
-
-  protected afterSend(): boolean {
-    this.unconfirmed++;
-    if (this.bufferedBytes >= this.hwm || this.large.shm.pool.pressured) {
-      this.needDrain = true;
-      return false;
-    }
-    return true;
   }
 
   /** Writes a request now (ahead of held sends) whose answer matters only when it is an error. */
@@ -213,26 +160,8 @@ export abstract class ClientSession extends EventEmitter {
       reject: (e) => { if ((e as QcopError).code !== 'ECLOSED') onError(e); },
     };
     this.pending.set(id, p);
-    this.writeNow(frame, p);
+    this.outbox.writeNow(frame, p);
   }
-
-  /** Writes the frames batched in this tick. */
-  protected flushBatch(): void {
-    const s = this.batchStream;
-    const batch = this.batch;
-    const bytes = this.batchBytes;
-    this.batchStream = null;
-    this.batch = [];
-    this.batchBytes = 0;
-    if (!s || s.destroyed || batch.length === 0) return;
-    // The callback tells a waiting sender when its bytes reached the system, whatever the stream's own
-    // high-water mark (a 'drain' event only follows a write that returned false).
-    s.write(batch.length === 1 ? batch[0] : Buffer.concat(batch, bytes), this.written);
-  }
-
-  private readonly written = (): void => {
-    if (this.needDrain) this.onDrain();
-  };
 
   protected async handshake(stream: Duplex): Promise<void> {
     this.stream = stream;
@@ -249,7 +178,6 @@ export abstract class ClientSession extends EventEmitter {
     });
     stream.on('error', () => {});
     stream.on('close', () => this.onStreamClose(stream));
-    stream.on('drain', () => this.onDrain());
     const welcome = new Promise<void>((resolve, reject) => (this.welcomeWaiter = { resolve, reject }));
     stream.write(encodeFrame(Kind.Hello, 0, process.pid, PROTOCOL_VERSION, '', this.opts.name, encodeControl({ features: this.large.shm.helloFeatures() })));
     let timer: NodeJS.Timeout | undefined;
@@ -293,13 +221,6 @@ export abstract class ClientSession extends EventEmitter {
     p.resolve(f);
   }
 
-  protected onDrain(): void {
-    if (this.needDrain && !this.large.holding && this.bufferedBytes < this.hwm && !this.large.shm.pool.pressured) {
-      this.needDrain = false;
-      this.emit('drain');
-    }
-  }
-
   protected failPending(which: (p: Pending) => boolean, why: string): void {
     for (const [id, p] of [...this.pending]) {
       if (!which(p)) continue;
@@ -312,24 +233,14 @@ export abstract class ClientSession extends EventEmitter {
   protected onStreamClose(stream: Duplex): void {
     if (this.stream !== stream) return;
     this.stream = null;
-    if (this.batchStream === stream) {
-      // Never handed to the system: as lost as what the system had not sent yet (counted in `unconfirmed`).
-      this.batchStream = null;
-      this.batch = [];
-      this.batchBytes = 0;
-    }
+    const unconfirmed = this.outbox.detach(stream);
     // Closed before the welcome: say so now rather than when the handshake timer runs out.
     this.welcomeWaiter?.reject(new QcopError('ENOBROKER', `the connection to ${this.where} closed during the handshake`));
     if (this.state === 'closed' || this.state === 'connecting') return;
     this.state = 'disconnected';
-    // Held sends were never written: they go first when the connection is back (PROTOCOL 8.7).
-    const held = this.large.disconnected();
-    this.backlog = [...held, ...this.backlog];
-    for (const item of held) this.backlogBytes += itemBytes(item);
+    this.large.disconnected();
     // Calls and counted sends may or may not have reached the broker: never guess, reject them.
     this.failPending((p) => p.inFlight && !p.idempotent, `connection to ${this.where} lost`);
-    const unconfirmed = this.unconfirmed;
-    this.unconfirmed = 0;
     if (!this.opts.reconnect) {
       this.failPending(() => true, `connection to ${this.where} lost`);
       this.state = 'closed';
@@ -364,17 +275,18 @@ export abstract class ClientSession extends EventEmitter {
     if (this.state !== 'disconnected') return;
     this.attempt = 0;
     this.state = 'open';
-    const stream = this.stream;
+    const stream = this.stream!;
+    const backlog = this.outbox.attach(stream);
     // 'reconnected' means restored: listeners and watches are registered again at the broker.
-    void this.restore().then(() => {
+    void this.restore(backlog).then(() => {
       if (this.state === 'open' && this.stream === stream) this.emit('reconnected');
     });
-    this.onDrain();
+    this.outbox.checkDrain();
   }
 
   /** Handles one frame from the broker other than answers (messages, events, notices). */
   protected abstract onFrame(f: Frame): void;
 
-  /** Re-registers what the client holds after a reconnection, then sends the backlog. */
-  protected abstract restore(): Promise<void>;
+  /** Re-registers what the client holds after a reconnection, then sends what waited in the Outbox meanwhile. */
+  protected abstract restore(backlog: Array<Item<Pending>>): Promise<void>;
 }
