@@ -53,6 +53,8 @@ export function fmt(x, unit) {
       return `${(x / MiB).toFixed(1)} MiB`;
     case 'count':
       return String(Math.round(x));
+    case 's':
+      return `${x.toFixed(1)} s`;
     default:
       return x.toPrecision(3);
   }

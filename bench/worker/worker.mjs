@@ -4,6 +4,7 @@ import { TRANSPORTS } from './transports.mjs';
 
 const cfg = JSON.parse(process.argv[2]);
 const now = () => Number(process.hrtime.bigint()); // CLOCK_MONOTONIC: comparable across processes
+const MARK = 4096;
 const tell = (msg) => process.send(msg);
 const ops = new Map();
 process.on('message', (m) => ops.get(m.op)?.(m));
@@ -70,6 +71,8 @@ const roles = {
     let count = 0;
     let first = 0;
     let last = 0;
+    /** [count, arrival] every MARK messages: S5 measures the rate from a moment inside the burst. */
+    let marks = [];
     const lat = new Map();
     await t.subscribe(cfg.channel, (p) => {
       const at = now();
@@ -87,12 +90,14 @@ const roles = {
       }
       if (count === 0) first = at;
       last = at;
+      if (count % MARK === 0) marks.push([count, at]);
       count++;
     });
     let cpu0 = process.cpuUsage();
     ops.set('reset', () => {
       cpu0 = process.cpuUsage();
       count = first = last = 0;
+      marks = [];
       lat.clear();
       t.stats.lost = 0;
       tell({ ev: 'reset' });
@@ -105,7 +110,7 @@ const roles = {
       }
       const latency = Object.fromEntries(lat);
       const cpu = process.cpuUsage(cpu0);
-      tell({ ev: 'report', result: { count, first, last, lost: t.stats.lost, latency, cpuUs: cpu.user + cpu.system } });
+      tell({ ev: 'report', result: { count, first, last, marks, lost: t.stats.lost, latency, cpuUs: cpu.user + cpu.system } });
     });
   },
 

@@ -28,6 +28,8 @@ export class SerialLink {
   async start(): Promise<void> {
     const local = await connect({ broker: this.broker, name: `qcop-serial:${this.opts.device}`, highWaterMark: this.opts.maxBufferedBytes });
     local.on('error', (err: Error) => this.broker.log('warn', `serial ${this.opts.device}: ${err.message}`));
+    // Should the broker ever drop for this link (it reads at once, so only past its memory budget): counted.
+    local.on('lost', (info: { count: number }) => (this.counts.lost += info.count));
     this.local = local;
     this.echo = new EchoFilter(() => local.flush());
     for (const p of this.opts.export) local.listen(p, (m) => this.fromLocal(m));

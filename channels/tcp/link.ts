@@ -1,51 +1,46 @@
 // A link joins this broker to another over TCP/TLS: export patterns go there, import patterns come here.
-import { connect, QcopError, type Broker, type Client, type ReceivedMessage } from '../../runtime/index.js';
-import { encodedLikeSend } from '../shared/cbor.js';
-import { EchoFilter, fingerprint } from '../shared/echo.js';
+import { connect, type Broker, type Client, type ReceivedMessage } from '../../runtime/index.js';
+import { Relay } from '../shared/relay.js';
 import { parseBrokerUrl } from './address.js';
 import type { LinkOptions } from './options.js';
 
 type Checked = LinkOptions & { export: string[]; import: string[]; maxBufferedBytes: number };
 
-interface Queued {
-  channel: string;
-  message: string;
-  data: unknown;
-  fp: string;
-  size: number;
-}
-
 /**
  * One link. Locally it is an in-process client of this broker; remotely an ordinary client of
  * the other broker, named `qcop-link:<this broker>`. The client library reconnects by itself and
- * re-registers the import listeners; before the first connection succeeds this class retries and
- * queues exports, bounded by `maxBufferedBytes`. Loops are prevented by echo suppression
- * (channels/shared/echo.ts): a message this link re-sent on one side is not carried back.
+ * re-registers the import listeners; before the first connection succeeds this class retries.
+ * Each direction is a Relay (channels/shared/relay.ts): when one side cannot take more, the other
+ * stops reading, so that broker holds the senders back (SPEC §2 backpressure, end to end).
+ * Both clients announce `noecho` (PROTOCOL 2.3): a message this link sends on one side is never
+ * handed back to it there, so it is not carried back, and the link never waits for its own echoes.
  */
 export class Link {
   readonly url: string;
   private local: Client | null = null;
   private remote: Client | null = null;
-  private localEcho: EchoFilter | null = null;
-  private remoteEcho: EchoFilter | null = null;
-  private queue: Queued[] = [];
-  private queuedBytes = 0;
+  private readonly out: Relay;
+  private readonly in: Relay;
   private retry: NodeJS.Timeout | null = null;
   private attempt = 0;
   private closed = false;
   private state: 'connecting' | 'up' | 'down' = 'connecting';
   private lastError = '';
-  readonly counts = { exported: 0, imported: 0, lost: 0, unconfirmed: 0, disconnects: 0, declinedCalls: 0 };
+  readonly counts = { lost: 0, unconfirmed: 0, disconnects: 0, declinedCalls: 0 };
 
   constructor(private readonly broker: Broker, private readonly opts: Checked) {
     this.url = parseBrokerUrl(opts.url).where;
+    this.out = new Relay(() => this.local, () => this.remote, opts.maxBufferedBytes);
+    this.in = new Relay(() => this.remote, () => this.local, opts.maxBufferedBytes);
   }
 
   async start(): Promise<void> {
-    const local = await connect({ broker: this.broker, name: `qcop-link:${this.url}`, highWaterMark: this.opts.maxBufferedBytes });
+    const local = await connect({ broker: this.broker, name: `qcop-link:${this.url}`, highWaterMark: this.opts.maxBufferedBytes, echo: false });
     local.on('error', (err: Error) => this.broker.log('warn', `link ${this.url}: local: ${err.message}`));
+    // This broker dropped exports for the link after it was held longer than stallMs: counted.
+    local.on('lost', (info: { count: number }) => (this.counts.lost += info.count));
+    local.on('drain', () => this.in.resume());
     this.local = local;
-    this.localEcho = new EchoFilter(() => local.flush());
     for (const p of this.opts.export) local.listen(p, (m) => this.fromLocal(m));
     void this.dial();
   }
@@ -66,7 +61,7 @@ export class Link {
     try {
       remote = await connect({
         url: this.opts.url, transport: this.transport(), name: `qcop-link:${this.broker.options.name}`,
-        highWaterMark: this.opts.maxBufferedBytes, reconnectMaxDelayMs: 2000,
+        highWaterMark: this.opts.maxBufferedBytes, reconnectMaxDelayMs: 2000, echo: false,
       });
     } catch (err) {
       const why = (err as Error).message;
@@ -78,7 +73,6 @@ export class Link {
     }
     if (this.closed) return void remote.close();
     this.remote = remote;
-    this.remoteEcho = new EchoFilter(() => remote.flush());
     this.state = 'up';
     this.lastError = '';
     remote.on('error', (err: Error) => this.broker.log('warn', `link ${this.url}: remote: ${err.message}`));
@@ -92,63 +86,24 @@ export class Link {
     remote.on('reconnected', () => {
       this.state = 'up';
       this.broker.log('info', `link ${this.url}: reconnected`);
+      this.out.resume();
     });
+    remote.on('lost', (info: { count: number }) => (this.counts.lost += info.count));
+    remote.on('drain', () => this.out.resume());
     for (const p of this.opts.import) remote.listen(p, (m) => this.fromRemote(m));
     this.broker.log('info', `link ${this.url}: up`);
-    const queued = this.queue;
-    this.queue = [];
-    this.queuedBytes = 0;
-    for (const q of queued) this.toRemote(q.channel, q.message, q.data, q.fp, q.size);
+    this.out.resume();
   }
 
   private fromLocal(m: ReceivedMessage): void {
     if (m.isCall) return this.decline(m);
-    if (this.localEcho?.take(fingerprint(m.channel, m.message, m.bytes))) return;
-    // What the remote broker will hand back is the data as send() encodes it.
-    // A copy: the link may queue the data past the handler, and shared-memory data are only lent.
-    const data = m.copyData();
-    const fp = fingerprint(m.channel, m.message, encodedLikeSend(data));
-    this.toRemote(m.channel, m.message, data, fp, m.bytes.length + m.channel.length + m.message.length);
+    // A copy: the link may keep the data past the handler, and shared-memory data are only lent.
+    this.out.pass({ channel: m.channel, message: m.message, data: m.copyData(), size: m.bytes.length + m.channel.length + m.message.length });
   }
 
   private fromRemote(m: ReceivedMessage): void {
     if (m.isCall) return this.decline(m);
-    if (this.remoteEcho?.take(fingerprint(m.channel, m.message, m.bytes))) return;
-    const local = this.local;
-    if (!local || local.bufferedBytes > this.opts.maxBufferedBytes) {
-      this.counts.lost++;
-      return;
-    }
-    this.localEcho!.expect(fingerprint(m.channel, m.message, encodedLikeSend(m.data)));
-    local.send(m.channel, m.message, m.data);
-    this.counts.imported++;
-  }
-
-  private toRemote(channel: string, message: string, data: unknown, fp: string, size: number): void {
-    const remote = this.remote;
-    if (!remote) {
-      // Not connected yet: bounded queue, loss counted.
-      if (this.queuedBytes + size > this.opts.maxBufferedBytes) {
-        this.counts.lost++;
-        return;
-      }
-      this.queue.push({ channel, message, data, fp, size });
-      this.queuedBytes += size;
-      return;
-    }
-    // Connected but slow, or disconnected with the client's backlog full: drop and count.
-    if (remote.bufferedBytes + size > this.opts.maxBufferedBytes) {
-      this.counts.lost++;
-      return;
-    }
-    try {
-      this.remoteEcho!.expect(fp);
-      remote.send(channel, message, data);
-      this.counts.exported++;
-    } catch (err) {
-      if ((err as QcopError).code !== 'ENOBUFS') throw err;
-      this.counts.lost++;
-    }
+    this.in.pass({ channel: m.channel, message: m.message, data: m.copyData(), size: m.bytes.length + m.channel.length + m.message.length });
   }
 
   /** A link carries messages, not calls: declining lets the caller hear ENOLISTENER at once. */
@@ -160,9 +115,8 @@ export class Link {
   stats(): Record<string, unknown> {
     return {
       url: this.url, state: this.state, export: this.opts.export, import: this.opts.import,
-      ...this.counts,
-      echoesSuppressed: (this.localEcho?.suppressed ?? 0) + (this.remoteEcho?.suppressed ?? 0),
-      bufferedBytes: this.remote ? this.remote.bufferedBytes : this.queuedBytes,
+      ...this.counts, exported: this.out.sent, imported: this.in.sent, lost: this.counts.lost + this.out.lost + this.in.lost,
+      bufferedBytes: (this.remote?.bufferedBytes ?? 0) + this.out.bytes,
       maxBufferedBytes: this.opts.maxBufferedBytes,
       ...(this.lastError ? { lastError: this.lastError } : {}),
     };

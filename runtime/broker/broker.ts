@@ -252,7 +252,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
       broker: o.name,
       pid: process.pid,
       version: PROTOCOL_VERSION,
-      features: this.shm.enabled ? ['lost', 'call', 'watch', 'shm'] : ['lost', 'call', 'watch'],
+      features: this.shm.enabled ? ['lost', 'call', 'watch', 'noecho', 'shm'] : ['lost', 'call', 'watch', 'noecho'],
       maxFrameBytes: o.maxFrameBytes,
       maxListeners: o.maxListeners,
       maxWatches: o.maxWatches,

@@ -52,6 +52,8 @@ export class Connection {
   pid = 0;
   version = PROTOCOL_VERSION;
   features: string[] = [];
+  /** Announced `noecho` (PROTOCOL 2.3): its own sends are never routed back to it. */
+  noEcho = false;
   /** Listener names this connection holds. */
   readonly listening = new Set<string>();
   /** Watches by id. */

@@ -116,6 +116,7 @@ const hello: Handler = (b, c, f) => {
   c.name = name;
   c.pid = f.id;
   c.features = Array.isArray(features) ? features.filter((x): x is string => typeof x === 'string') : [];
+  c.noEcho = c.features.includes('noecho');
   c.opened();
   c.push(encodeFrame(Kind.Welcome, 0, c.id, PROTOCOL_VERSION, '', '', encodeControl(b.welcome())));
   b.log('debug', `connection ${c.id}: hello from ${name || 'unnamed'} pid ${c.pid}`);
@@ -124,7 +125,9 @@ const hello: Handler = (b, c, f) => {
 const send: Handler = (b, c, f) => {
   const channel = channelOf(c, f, 'concrete');
   if (channel === null || !messageOk(c, f, channel)) return;
-  const receivers = b.registry.route(channel);
+  let receivers = b.registry.route(channel);
+  // PROTOCOL 2.3 noecho: never back to its sender (a new array: the route is cached).
+  if (c.noEcho && receivers.includes(c)) receivers = receivers.filter((r) => r !== c);
   const n = receivers.length;
   // A descriptor's data stay in the sender's pool (bounded by maxPoolBytes); inline bytes are budgeted.
   if (n > 0 && !(f.flags & Flag.Shm) && overBudget(b, c, f, channel, n * f.raw.length)) return;

@@ -15,6 +15,8 @@ export interface ClientOptions extends ShmOptions {
   reconnectMaxDelayMs?: number;
   /** Largest frame accepted from the broker, whatever limit it announces (default 64 MiB; PROTOCOL 6.3). */
   maxInboundFrameBytes?: number;
+  /** Receive this client's own sends where it listens (default true, as QCOP); false announces `noecho` (PROTOCOL 2.3). */
+  echo?: boolean;
 }
 
 /** The connection's options with their defaults filled in (the shm path reads its own). */
@@ -28,5 +30,6 @@ export function sessionOptions(options: ClientOptions): SessionOptions {
     reconnect: options.reconnect ?? true,
     reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2000,
     maxInboundFrameBytes: options.maxInboundFrameBytes ?? 64 << 20,
+    echo: options.echo ?? true,
   };
 }

@@ -44,6 +44,7 @@ export abstract class ClientSession extends EventEmitter {
   protected attempt = 0;
   protected welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
   protected readonly opts: SessionOptions;
+  private incomingHeld = false;
 
   /** Use `connect()`. */
   constructor(private readonly target: Target, options: ClientOptions = {}) {
@@ -92,12 +93,28 @@ export abstract class ClientSession extends EventEmitter {
     return this.large.shm.pool.inUse;
   }
 
+  /**
+   * @internal For carriers that cannot pass messages on yet (links): stops (true) or restarts taking
+   * frames from the broker. The broker then holds back whoever fills this client's queue (SPEC §2),
+   * and treats this client as stuck once that lasts its stallMs.
+   */
+  holdIncoming(on: boolean): void {
+    this.incomingHeld = on;
+    if (this.state === 'open' && this.stream) this.applyHold(this.stream);
+  }
+
+  private applyHold(stream: Duplex): void {
+    if (this.incomingHeld) stream.pause();
+    else stream.resume();
+  }
+
   /** @internal Opens the first connection; rejects with ENOBROKER after the handshake timeout. */
   async open(): Promise<void> {
     const stream = await this.target.dial();
     await this.handshake(stream);
     this.state = 'open';
     this.outbox.attach(stream);
+    this.applyHold(stream);
   }
 
   /** @internal Errors without a promise go to the handle, else the client, else a process warning: never silent. */
@@ -179,7 +196,7 @@ export abstract class ClientSession extends EventEmitter {
     stream.on('error', () => {});
     stream.on('close', () => this.onStreamClose(stream));
     const welcome = new Promise<void>((resolve, reject) => (this.welcomeWaiter = { resolve, reject }));
-    stream.write(encodeFrame(Kind.Hello, 0, process.pid, PROTOCOL_VERSION, '', this.opts.name, encodeControl({ features: this.large.shm.helloFeatures() })));
+    stream.write(encodeFrame(Kind.Hello, 0, process.pid, PROTOCOL_VERSION, '', this.opts.name, encodeControl({ features: this.opts.echo ? this.large.shm.helloFeatures() : [...this.large.shm.helloFeatures(), 'noecho'] })));
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new QcopError('ENOBROKER', `no broker handshake on ${this.where} within ${this.opts.connectTimeoutMs} ms`)), this.opts.connectTimeoutMs);
@@ -277,6 +294,7 @@ export abstract class ClientSession extends EventEmitter {
     this.state = 'open';
     const stream = this.stream!;
     const backlog = this.outbox.attach(stream);
+    this.applyHold(stream);
     // 'reconnected' means restored: listeners and watches are registered again at the broker.
     void this.restore(backlog).then(() => {
       if (this.state === 'open' && this.stream === stream) this.emit('reconnected');

@@ -315,4 +315,21 @@ test('QCopChannel: static send/isRegistered/flush and a received event, as in Qt
   }
 });
 
+test('echo: false (noecho): a client never receives its own sends where it listens; others do; deliver() does not count it', async () => {
+  const quiet = await connect({ socket, name: 'quiet', echo: false });
+  clients.push(quiet);
+  const other = await client('other');
+  const mine: unknown[] = [];
+  const theirs: unknown[] = [];
+  await quiet.listen('echo/*', (m) => mine.push(m.data)).ready;
+  await other.listen('echo/*', (m) => theirs.push(m.data)).ready;
+  quiet.send('echo/a', 'm(int)', 1);
+  assert.is(await quiet.deliver('echo/a', 'm(int)', 2), 1, 'only the other listener counts');
+  other.send('echo/a', 'm(int)', 3);
+  await Promise.all([quiet.flush(), other.flush()]);
+  await waitFor(() => theirs.length === 3 && mine.length === 1, 3000, 'the messages');
+  assert.equal(theirs, [1, 2, 3]);
+  assert.equal(mine, [3], 'only what another client sent');
+});
+
 test.run();

@@ -3,7 +3,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import * as path from 'node:path';
 import { TOKEN, freePort, spawnQcopd, stop } from '../conformance/net.js';
-import { FIXTURES, Proc, cleanup, spawnBroker, spawnClient, waitFor } from '../helpers/procs.js';
+import { FIXTURES, Proc, cleanup, spawnBroker, spawnClient, tempDir, waitFor } from '../helpers/procs.js';
 
 test.after.each(() => cleanup());
 
@@ -128,6 +128,69 @@ test('over TCP: a sender on a TCP connection is paused for a slow receiver and n
     assert.is(lostSum(slow), 0);
   } finally {
     await stop(broker);
+  }
+});
+
+/** Broker `a` (TCP) and broker `b` linked to it, exporting and importing bp/link/* both ways; 64 KiB queues, the link's own buffer 64 KiB. */
+async function linkedPair(stallMs = 1000) {
+  const env = { QCOP_TCP_TOKEN: '', XDG_RUNTIME_DIR: tempDir() };
+  const port = await freePort();
+  const args = [...QUEUE, '--stall-ms', String(stallMs)];
+  const a = await spawnQcopd([...args, '--tcp', `127.0.0.1:${port}`], undefined, env);
+  const b = await spawnQcopd([...args, '--link', `tcp://127.0.0.1:${port}`, '--export', 'bp/link/*', '--import', 'bp/link/*'], undefined, env);
+  const probe = await spawnClient(b.socket, 'probe');
+  await waitFor(async () => (await run(probe, { op: 'stats' })).carriers?.tcp?.links?.[0]?.state === 'up', 10_000, 'the link');
+  return { a, b, stats: async () => (await run(probe, { op: 'stats' })).carriers.tcp.links[0] };
+}
+
+test('a link in both directions: a slow receiver on each broker holds back the sender on the other, nothing lost, in order', async () => {
+  const { a, b, stats } = await linkedPair();
+  try {
+    const senders = [await spawnClient(a.socket, 'sender-a'), await spawnClient(b.socket, 'sender-b')];
+    const slow = [await spawnClient(b.socket, 'slow-b'), await spawnClient(a.socket, 'slow-a')];
+    await run(slow[0]!, { op: 'listen', channel: 'bp/link/ab', quiet: true, busyEvery: 50, busyMs: 2 });
+    await run(slow[1]!, { op: 'listen', channel: 'bp/link/ba', quiet: true, busyEvery: 50, busyMs: 2 });
+    // The import listeners reach the far broker through the link: wait until each side sees them.
+    for (const [s, ch] of [[senders[0]!, 'bp/link/ab'], [senders[1]!, 'bp/link/ba']] as const) {
+      await waitFor(async () => (await run(s, { op: 'registered', channel: ch })) === true, 10_000, `a listener for ${ch}`);
+    }
+    const n = 20_000;
+    await Promise.all([
+      run(senders[0]!, { op: 'send', channel: 'bp/link/ab', message: 'data(str)', data: PAYLOAD, count: n, numbered: true, drain: true }, 120_000),
+      run(senders[1]!, { op: 'send', channel: 'bp/link/ba', message: 'data(str)', data: PAYLOAD, count: n, numbered: true, drain: true }, 120_000),
+    ]);
+    for (const r of slow) {
+      await allArrive(r, n);
+      assert.ok((await run(r, { op: 'count' })).inOrder, 'in order');
+      assert.is(lostSum(r), 0, 'nothing lost');
+    }
+    const link = await stats();
+    assert.is(link.lost, 0, 'the link lost nothing');
+    assert.ok(link.exported >= n && link.imported >= n, `carried ${link.exported} out, ${link.imported} in`);
+  } finally {
+    await Promise.all([stop(a), stop(b)]);
+  }
+});
+
+test('a link whose far broker has a stopped receiver: the far broker declares it stuck, the live receivers there get everything', async () => {
+  const { a, b } = await linkedPair(300);
+  try {
+    const sender = await spawnClient(b.socket, 'sender');
+    const live = await spawnClient(a.socket, 'live');
+    const stopped = await spawnClient(a.socket, 'stopped');
+    for (const r of [live, stopped]) await run(r, { op: 'listen', channel: 'bp/link/x', quiet: true });
+    await waitFor(async () => (await run(sender, { op: 'registered', channel: 'bp/link/x' })) === true, 10_000, 'the listeners seen through the link');
+    process.kill(stopped.pid, 'SIGSTOP');
+    const n = 20_000;
+    await run(sender, { op: 'send', channel: 'bp/link/x', message: 'data(str)', data: PAYLOAD, count: n, numbered: true, drain: true }, 120_000);
+    await allArrive(live, n);
+    assert.ok((await run(live, { op: 'count' })).inOrder, 'in order');
+    assert.is(lostSum(live), 0);
+    process.kill(stopped.pid, 'SIGCONT');
+    await waitFor(async () => (await run(stopped, { op: 'count' })).count + lostSum(stopped) === n, 20_000, 'received + lost = sent');
+    assert.ok(lostSum(stopped) > 0, 'the stopped one was told it lost some');
+  } finally {
+    await Promise.all([stop(a), stop(b)]);
   }
 });
 
