@@ -39,7 +39,9 @@ export async function fanoutRun(system, { count, warmup = 0, receivers = 4, stop
     const from = stoppedAt + fromMs * 1e6;
     const rates = reports.map((r) => {
       if (!fromMs) return (r.count / (r.last - sent.start)) * 1e9;
-      const mark = r.marks.find(([, at]) => at >= from) ?? [r.count, r.last];
+      const mark = r.marks.find(([, at]) => at >= from);
+      // A burst that ended before then (the smoke plan): its whole rate.
+      if (!mark || mark[1] >= r.last) return (r.count / (r.last - sent.start)) * 1e9;
       return ((r.count - mark[0]) / (r.last - mark[1])) * 1e9;
     });
     const m = {

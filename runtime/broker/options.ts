@@ -81,7 +81,7 @@ export interface LinkOptions {
   token?: string;
   /** TLS files for `tls://`: the CA to trust, and this broker's certificate and key for mutual TLS. */
   tls?: { ca?: string; cert?: string; key?: string };
-  /** Bytes held while the other broker is away or slow; beyond, messages are dropped and counted (default 1 MiB). */
+  /** Bytes the link's client buffers while the other broker is away or slow (default 1 MiB); then the link stops reading and this broker holds the senders back (SPEC §2). */
   maxBufferedBytes?: number;
 }
 

@@ -101,6 +101,8 @@ export const listen: Command = {
       seen++;
       if (count !== undefined && seen >= count) finish(0);
     };
+    // Stdout carries only messages: losses (a stuck receiver, SPEC §2) are told on stderr.
+    client.on('lost', (info: { count: number }) => process.stderr.write(`qcop listen: ${info.count} message(s) lost: the broker dropped them while this listener was not reading\n`));
     const handles = names.map((n) => client.listen(n, onMessage));
     let timer: NodeJS.Timeout | undefined;
     try {
