@@ -10,7 +10,7 @@ import { BENCH, ROOT, cleanupSync, installSignalCleanup, killAllSync, tmpDir } f
 import { renderMarkdown } from './lib/report.mjs';
 import { rotate, summarizeRuns } from './lib/stats.mjs';
 import { renderSweepSvg } from './lib/svg.mjs';
-import { QCOPD_NODE_ARGS, SYSTEMS, probeShm, restoreShm } from './lib/systems.mjs';
+import { QCOPD_NODE_ARGS, SYSTEMS, buildBundle, probeShm, restoreShm } from './lib/systems.mjs';
 import S1 from './scenarios/s1-roundtrip.mjs';
 import S2 from './scenarios/s2-fanout.mjs';
 import S3 from './scenarios/s3-large.mjs';
@@ -111,6 +111,11 @@ let done = 0;
 log(`bench: ${args.mode} mode, ${selected.length} scenarios, ${totalRuns} runs; load ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; node ${process.version}; temp folder ${tmpDir()}`);
 
 try {
+  if (selected.some((s) => s.variants(plan).some((v) => v.system === 'qcop-bundle'))) {
+    const built = buildBundle(path.join(tmpDir(), 'targets'));
+    log(`bench: board bundle: ${built ?? SYSTEMS['qcop-bundle'].why}`);
+    totalRuns = countRuns();
+  }
   if (selected.some((s) => s.id === 'S3' || s.id === 'S6')) {
     const shm = await probeShm();
     results.meta.shm = shm;

@@ -17,8 +17,29 @@ export const QCOPD_NODE_ARGS = (process.env.QCOP_BENCH_QCOPD_ARGS ?? '').split('
  */
 const shm = { ok: false, why: 'not available yet: not probed' };
 
+/**
+ * `qcop-bundle` is what a board runs: qcopd.js of the board bundle for this machine's architecture
+ * (`npm run build:target`, docs/TARGETS.md), built into the bench's temp folder by `buildBundle()`.
+ */
+const BUNDLE_TARGETS = { x64: 'x64', arm64: 'rpi-arm64', arm: 'rpi-armhf' };
+const bundle = { qcopd: '', why: 'not built yet' };
+
+export function buildBundle(outDir) {
+  const target = BUNDLE_TARGETS[process.arch];
+  if (!target) return void (bundle.why = `no board bundle for ${process.arch}`);
+  const r = spawnSync(process.execPath, [path.join(ROOT, 'scripts/build-target.mjs'), target, '--out', outDir, '--no-tar'], { cwd: ROOT, encoding: 'utf8', timeout: 120000 });
+  if (r.status !== 0) return void (bundle.why = `npm run build:target -- ${target} failed: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+  bundle.qcopd = path.join(outDir, target, 'qcopd.js');
+  bundle.why = '';
+  return bundle.qcopd;
+}
+
+/** The node arguments that start a qcop broker of `system` (bin/qcopd.js, or the board bundle's qcopd.js). */
+export const qcopdCommand = (system) => [...QCOPD_NODE_ARGS, system === 'qcop-bundle' ? bundle.qcopd : QCOPD];
+
 export const SYSTEMS = {
   qcop: { label: 'qcop', broker: true, available: () => true },
+  'qcop-bundle': { label: 'qcop, board bundle', broker: true, available: () => bundle.qcopd !== '', get why() { return bundle.why; } },
   'qcop-shm': { label: 'qcop shm', broker: true, available: () => shm.ok, get why() { return shm.why; } },
   'qcop-loan': { label: 'qcop shm, loan (written in place)', broker: true, available: () => shm.ok, get why() { return shm.why; } },
   'raw-broker': { label: 'raw-broker', broker: true, available: () => true },
@@ -55,7 +76,7 @@ export function restoreShm(state) {
 export async function startBroker(system, { maxQueueBytes } = {}) {
   if (!SYSTEMS[system].broker) return { socket: null, child: null, readyMs: 0 };
   const socket = sockPath(system);
-  const args = system === 'raw-broker' ? [RAW_BROKER, socket] : [...QCOPD_NODE_ARGS, QCOPD, '--socket', socket];
+  const args = system === 'raw-broker' ? [RAW_BROKER, socket] : [...qcopdCommand(system), '--socket', socket];
   if (maxQueueBytes && system !== 'raw-broker') args.push('--max-queue-bytes', String(maxQueueBytes));
   const t0 = nowNs();
   const child = spawnServer(args);

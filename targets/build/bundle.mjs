@@ -22,7 +22,7 @@ export const CHANNEL_PACKAGES = { serial: ['serialport'], dbus: ['dbus-next'], m
  * X11 address lookup and abstract-socket fallback, unused on a board).
  */
 const ABSENT = /^(cbor-extract|x11|usocket|abstract-socket)$/;
-/** Packages that must never reach the static graph of lib/main.mjs (they belong to optional channels). */
+/** Packages that must never reach the static graph of lib/main.mjs or lib/daemon.mjs (they belong to optional channels). */
 const OPTIONAL_PACKAGES = ['serialport', '@serialport', 'dbus-next', 'mqtt'];
 
 const requireFromRepo = createRequire(join(REPO, 'package.json'));
@@ -203,7 +203,7 @@ export async function buildLaunchers(profile, outDir) {
  */
 export async function buildProgram(profile, outDir, included) {
   const warnings = [];
-  const entryPoints = { main: 'targets/entry/main.ts' };
+  const entryPoints = { main: 'targets/entry/main.ts', daemon: 'targets/entry/daemon.ts' };
   for (const m of channelModules()) {
     // A carrier left out of the profile still gets its file: a stub that says so when loaded.
     entryPoints[m.chunk] = included.includes(m.name) && existsSync(m.file) ? m.file : `qcop-missing-channel:${m.name}`;
@@ -228,10 +228,10 @@ export async function buildProgram(profile, outDir, included) {
   return { metafile: result.metafile, warnings };
 }
 
-/** Output files of a metafile that load when lib/main.mjs starts: the entry and its static imports. */
-export function eagerOutputs(metafile, outDir) {
+/** Output files of a metafile that load when lib/<entry> starts (daemon.mjs: qcopd; main.mjs: qcop): the entry and its static imports. */
+export function eagerOutputs(metafile, entry = 'daemon.mjs') {
   const outputs = metafile.outputs;
-  const start = Object.keys(outputs).find((o) => o.endsWith(`lib${sep}main.mjs`) || o.endsWith('lib/main.mjs'));
+  const start = Object.keys(outputs).find((o) => o.endsWith(`lib${sep}${entry}`) || o.endsWith(`lib/${entry}`));
   const seen = new Set();
   const walk = (o) => {
     if (!o || seen.has(o)) return;
@@ -245,7 +245,7 @@ export function eagerOutputs(metafile, outDir) {
 /** Inputs (source files) that a broker loads at start but should not: channel code and their packages. */
 export function eagerOptionalInputs(metafile) {
   const bad = [];
-  for (const o of eagerOutputs(metafile)) {
+  for (const o of [...eagerOutputs(metafile, 'daemon.mjs'), ...eagerOutputs(metafile, 'main.mjs')]) {
     for (const input of Object.keys(metafile.outputs[o].inputs)) {
       const inChannels = input.startsWith('channels/');
       const inPkg = OPTIONAL_PACKAGES.some((p) => input.includes(`node_modules/${p}/`));

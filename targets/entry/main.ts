@@ -1,2 +1,2 @@
-// Owns: the ESM entry of a target bundle (lib/main.mjs): the qcop command table, loaded by qcop.js/qcopd.js after their runtime check.
+// Owns: the ESM entry of the qcop command in a target bundle (lib/main.mjs): the whole command table, loaded by qcop.js after its runtime check.
 export { main } from '../../runtime/cli/main.js';

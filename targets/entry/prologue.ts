@@ -53,8 +53,8 @@ export function runtimeProblem(t: TargetInfo): string | null {
   return null;
 }
 
-/** Checks the runtime, then loads lib/main.mjs beside this file and runs main(argv); sets the exit code. */
-export function start(prog: string, t: TargetInfo, argv: string[]): void {
+/** Checks the runtime, then loads lib/<entry> beside this file and runs its main(argv); sets the exit code. */
+export function start(prog: string, t: TargetInfo, argv: string[], entry: string): void {
   var problem = runtimeProblem(t);
   if (problem) {
     process.stderr.write(prog + ': ' + problem + '\n');
@@ -62,7 +62,7 @@ export function start(prog: string, t: TargetInfo, argv: string[]): void {
     return;
   }
   var path = require('path');
-  var url = require('url').pathToFileURL(path.join(__dirname, 'lib', 'main.mjs')).href;
+  var url = require('url').pathToFileURL(path.join(__dirname, 'lib', entry)).href;
   // import() hidden from the parser of an old Node, which would refuse the whole file.
   var load = new Function('u', 'return import(u)');
   load(url).then(function (m: { main: (a: string[]) => Promise<number> }) {

@@ -3,4 +3,4 @@ import { start, type TargetInfo } from './prologue.js';
 
 declare var __QCOP_TARGET__: TargetInfo;
 
-start('qcop', __QCOP_TARGET__, process.argv.slice(2));
+start('qcop', __QCOP_TARGET__, process.argv.slice(2), 'main.mjs');

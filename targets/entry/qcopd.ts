@@ -3,4 +3,4 @@ import { start, type TargetInfo } from './prologue.js';
 
 declare var __QCOP_TARGET__: TargetInfo;
 
-start('qcopd', __QCOP_TARGET__, ['broker'].concat(process.argv.slice(2)));
+start('qcopd', __QCOP_TARGET__, process.argv.slice(2), 'daemon.mjs');
