@@ -126,7 +126,7 @@ test('call: the reply as JSON; ENOLISTENER at once without a replier; the replie
   const none = await runCli(['call', 'nobody/here', 'now()', '--timeout', '30'], env());
   assert.is(none.code, 1);
   assert.match(none.stderr, /^ENOLISTENER: /);
-  const replier = new Proc(process.execPath, [path.join(import.meta.dirname ?? path.dirname(new URL(import.meta.url).pathname), '../fixtures/replier.mjs'), socket]);
+  const replier = new Proc(process.execPath, [path.join(FIXTURES, 'replier.mjs'), socket]);
   await replier.waitJson((v) => v.ready === true, 5000, 'replier');
   const ok = await runCli(['call', 'svc/clock', 'now()', '{"tz":"UTC"}'], env());
   assert.is(ok.code, 0);
