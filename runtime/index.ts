@@ -7,7 +7,7 @@ export { QCopChannel } from './client/qcopchannel.js';
 export { startBroker, Broker } from './broker/broker.js';
 export type { BrokerOptions, SlowConsumerPolicy } from './broker/options.js';
 export { defaultSocketPath } from './broker/socket-path.js';
-export { QcopError, CODES, type QcopCode } from './protocol/errors.js';
+export { QcopError, CODES, type QcopCode, type ReplierCode } from './protocol/errors.js';
 export { PROTOCOL_VERSION } from './protocol/constants.js';
 export { SharedMemory, SystemSemaphore, listSegments, collectGarbage, nativeAvailable } from './shm/index.js';
 export type { SegmentInfo, GcResult, LockOptions, LockResult, SegmentCreateOptions, AttachOptions, SemaphoreOpenOptions, AcquireOptions } from './shm/index.js';

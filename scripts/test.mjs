@@ -78,27 +78,36 @@ function runFile(file) {
   });
 }
 
+// tsx strips types without checking them: the tests, targets and reliability code are type-checked
+// here, once, as one more result (tsconfig.test.json; the build already checked runtime/ and channels/).
+function typecheck() {
+  const started = Date.now();
+  const r = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.test.json')], { cwd: root, encoding: 'utf8' });
+  const failed = r.status === 0 ? 0 : 1;
+  return { file: path.join(root, 'tsconfig.test.json'), passed: 1 - failed, failed, skipped: 0, output: `${r.stdout}${r.stderr}`, ms: Date.now() - started, timedOut: false, code: r.status, signal: r.signal };
+}
+
 // A file whose first lines say `@exclusive` runs alone, after the others: it checks machine-wide
 // state (such as every stale shm segment) that a test running beside it would change.
 const isExclusive = (f) => fs.readFileSync(f, 'utf8').split('\n', 5).some((l) => l.includes('@exclusive'));
 const queue = files.filter((f) => !isExclusive(f));
 const exclusive = files.filter(isExclusive);
 const results = [];
-async function worker() {
-  while (queue.length) {
-    const file = queue.shift();
-    const r = await runFile(file);
-    results.push(r);
-    const rel = path.relative(root, r.file);
-    const status = r.failed ? 'FAIL' : 'ok  ';
-    console.log(`${status} ${rel}  ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}  (${(r.ms / 1000).toFixed(1)} s)`);
-    if (r.failed) {
-      console.log(r.output.split('\n').map((l) => '    ' + l).join('\n'));
-      if (r.timedOut) console.log(`    killed after ${FILE_TIMEOUT_MS} ms`);
-      else if (r.code !== 0) console.log(`    exit code ${r.code}${r.signal ? ` signal ${r.signal}` : ''}`);
-    }
+const report = (r) => {
+  results.push(r);
+  const rel = path.relative(root, r.file);
+  const status = r.failed ? 'FAIL' : 'ok  ';
+  console.log(`${status} ${rel}  ${r.passed} passed, ${r.failed} failed${r.skipped ? `, ${r.skipped} skipped` : ''}  (${(r.ms / 1000).toFixed(1)} s)`);
+  if (r.failed) {
+    console.log(r.output.split('\n').map((l) => '    ' + l).join('\n'));
+    if (r.timedOut) console.log(`    killed after ${FILE_TIMEOUT_MS} ms`);
+    else if (r.code !== 0) console.log(`    exit code ${r.code}${r.signal ? ` signal ${r.signal}` : ''}`);
   }
+};
+async function worker() {
+  while (queue.length) report(await runFile(queue.shift()));
 }
+if (filters.length === 0) report(typecheck());
 await Promise.all(Array.from({ length: JOBS }, worker));
 queue.push(...exclusive);
 await worker();

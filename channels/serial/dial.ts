@@ -6,7 +6,7 @@ import { SerialLine } from './stream.js';
 
 type SerialPortDuplex = Duplex & { isOpen: boolean; open(cb: (err: Error | null) => void): void; close(cb?: (err: Error | null) => void): void; drain(cb: () => void): void };
 
-/** Opens a serial device (serialport loaded on first use); rejects with ENOENT/EBUSY/EACCES/EIO in words a user acts on. */
+/** Opens a serial device (serialport loaded on first use); rejects with ENOENT/EBUSY/EACCES/ESYSTEM in words a user acts on. */
 export async function openDevice(device: string, baud: number): Promise<SerialPortDuplex> {
   const Ctor = (await Port.load()) as unknown as new (o: object) => SerialPortDuplex;
   const port = new Ctor({ path: device, baudRate: baud, autoOpen: false, lock: true });

@@ -2,6 +2,7 @@
 import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import { importOptional } from '../shared/optional-package.js';
+import type { QcopCode } from '../../runtime/index.js';
 
 type SerialPortLike = EventEmitter & {
   open(cb: (err: Error | null) => void): void;
@@ -14,12 +15,12 @@ type SerialPortCtor = new (o: { path: string; baudRate: number; autoOpen: boolea
 export type PortState = 'opening' | 'open' | 'missing' | 'busy' | 'failed' | 'closed';
 
 /** Why a device could not be opened, in words a user acts on. */
-export function explainOpenError(device: string, err: Error): { state: PortState; code: string; text: string } {
+export function explainOpenError(device: string, err: Error): { state: PortState; code: QcopCode; text: string } {
   const msg = err.message;
   if (!fs.existsSync(device) || /ENOENT|No such file/.test(msg)) return { state: 'missing', code: 'ENOENT', text: `serial device ${device} does not exist (unplugged?)` };
   if (/lock|EBUSY|EAGAIN|temporarily unavailable/i.test(msg)) return { state: 'busy', code: 'EBUSY', text: `serial device ${device} is in use by another process` };
   if (/EACCES|Permission denied/.test(msg)) return { state: 'failed', code: 'EACCES', text: `no permission to open ${device} (add the user to group dialout?)` };
-  return { state: 'failed', code: 'EIO', text: `cannot open ${device}: ${msg}` };
+  return { state: 'failed', code: 'ESYSTEM', text: `cannot open ${device}: ${msg}` };
 }
 
 /**

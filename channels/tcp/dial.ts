@@ -85,7 +85,7 @@ async function dialOnce(host: string, port: number, where: string, secure: tls.C
     const verdict = parseVerdict(line);
     if (!verdict.ok) {
       socket.destroy();
-      throw new QcopError(verdict.code, `${where} refused the connection: ${verdict.text}`);
+      throw QcopError.fromWire(verdict.code, `${where} refused the connection: ${verdict.text}`);
     }
     socket.resume();
     return socket;

@@ -18,6 +18,7 @@ import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './opti
 import { Registry } from './registry.js';
 import { ShmRouter } from './shm.js';
 import { Pauses } from './pauses.js';
+import { peerCredOf } from './peer.js';
 import { Turns } from './turns.js';
 import { claimSocketPath, defaultSocketPath, resolveGroup, setSocketAccess } from './socket-path.js';
 import { WatchTable } from './watches.js';
@@ -142,7 +143,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
     const server = net.createServer((s) => this.accept(s, 'unix'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err: NodeJS.ErrnoException) => {
-        reject(new QcopError(err.code === 'EADDRINUSE' ? 'EADDRINUSE' : 'EACCES', `cannot listen on ${socketPath}: ${err.code ?? err.message}`, { cause: err }));
+        reject(QcopError.fromSystem(err, `cannot listen on ${socketPath}`));
       });
       server.listen(socketPath, () => resolve());
     });
@@ -182,7 +183,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
       setTimeout(() => stream.destroy(), 1000).unref?.();
       return null;
     }
-    const conn = new Connection(this, stream, this.nextConnId++, transport, this.options.handshakeTimeoutMs);
+    const conn = new Connection(this, stream, this.nextConnId++, transport, this.options.handshakeTimeoutMs, peerCredOf(stream, transport));
     if (this.nextConnId > 0xfffffff0) this.nextConnId = 1;
     this.conns.add(conn);
     this.descriptors.accepted();
@@ -278,7 +279,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
       total += q;
       if (q > max) max = q;
       connections.push({
-        id: c.id, name: c.name, pid: c.pid, transport: c.transport, listeners: c.listening.size, queuedBytes: q,
+        id: c.id, name: c.name, pid: c.pid, uid: c.peer?.uid ?? null, transport: c.transport, listeners: c.listening.size, queuedBytes: q,
         heldBytes: c.heldBytes(), partialBytes: c.partialBytes, callsInFlight: this.calls.inFlight(c), lost: c.lostTotal,
         stuck: c.stuck, holdingSenders: c.holdingSenders, paused: this.pauses.held(c),
       });

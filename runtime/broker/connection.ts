@@ -2,10 +2,12 @@
 import type { Duplex } from 'node:stream';
 import { KIND_NAMES, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeFrame } from '../protocol/frame.js';
+import type { QcopCode, ReplierCode } from '../protocol/errors.js';
 import { LastName } from '../protocol/names.js';
 import { FrameParser, type FrameHead, type PartialBudget } from '../protocol/parser.js';
 import { BUFFER_OVERHEAD, type MemoryBudget } from './budget.js';
 import { Outbound } from './outbound.js';
+import type { PeerCred } from '../native/index.js';
 import type { Pauses } from './pauses.js';
 import type { Watch } from './watches.js';
 
@@ -87,6 +89,8 @@ export class Connection {
     readonly id: number,
     readonly transport: string,
     handshakeTimeoutMs: number,
+    /** The peer's kernel-verified credentials, read at accept (local sockets only; broker/peer.ts). */
+    readonly peer: PeerCred | null = null,
   ) {
     this.out = new Outbound(stream, host.budget, () => this.progressed());
     this.parser = new FrameParser(host.maxFrameBytes, this.partialBudget(host.budget));
@@ -256,12 +260,12 @@ export class Connection {
   }
 
   /** Sends an error frame answering a request; the connection stays open (SPEC §2 errors in a request). */
-  error(code: string, text: string, requestId: number, requestKind: number, channel = ''): void {
+  error(code: QcopCode | ReplierCode, text: string, requestId: number, requestKind: number, channel = ''): void {
     this.push(encodeFrame(Kind.Error, 0, requestId, requestKind, channel, code, Buffer.from(text, 'utf8')));
   }
 
   /** Sends an error frame and closes: the stream can no longer be trusted (PROTOCOL 5.1). */
-  fatal(code: string, text: string, requestKind = 0): void {
+  fatal(code: QcopCode, text: string, requestKind = 0): void {
     if (this.state === 'closed') return;
     this.host.countProtocolError(this);
     this.host.log('info', `connection ${this.id} (${this.name || 'unnamed'}, pid ${this.pid}) closed: ${code} ${text}`);

@@ -1,6 +1,6 @@
 // Broker options: their defaults, and validation of a config file or flags (docs/CONFIG.md).
-import { DEFAULT_LIMITS, DEFAULT_MAX_POOL_BYTES, DEFAULT_SHM_THRESHOLD } from '../protocol/constants.js';
 import { QcopError } from '../protocol/errors.js';
+import { OPTIONS, OPTION_BY_KEY } from './option-table.js';
 
 /** What the broker does with a receiver whose outbound queue is full (SPEC §2). */
 export type SlowConsumerPolicy = 'drop' | 'disconnect';
@@ -91,90 +91,40 @@ export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpInsecureLoopback' | 'tls
 export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group' | CarrierOptionKey>> &
   Pick<BrokerOptions, CarrierOptionKey> & { socket: string; group?: string | number };
 
-/** Defaults of the bounds of SPEC §8 (docs/CONFIG.md "Memory bound"). */
-const DEFAULTS = {
-  maxCallsInFlight: 1024,
-  partialFrameTimeoutMs: 10_000,
-  maxPartialBytes: 16 << 20,
-  maxMemoryBytes: 64 << 20,
-};
+/** Every key a config file may hold (option-table.ts). */
+export const KNOWN_OPTIONS: ReadonlySet<string> = new Set(OPTIONS.map((o) => o.key));
 
-const NUMERIC: Array<[keyof BrokerOptions, number, number]> = [
-  ['maxFrameBytes', 1024, 1 << 30],
-  ['maxQueueBytes', 4096, 1 << 30],
-  ['maxListeners', 1, 1 << 20],
-  ['maxWatches', 1, 1 << 20],
-  ['maxPatterns', 1, 1 << 20],
-  ['maxWatchPatterns', 1, 1 << 20],
-  ['maxConnections', 1, 1 << 20],
-  ['handshakeTimeoutMs', 10, 600_000],
-  ['maxCallsInFlight', 1, 1 << 20],
-  ['partialFrameTimeoutMs', 10, 3_600_000],
-  ['stallMs', 10, 3_600_000],
-  ['maxPartialBytes', 1 << 16, 2 ** 48],
-  ['maxMemoryBytes', 1 << 20, 2 ** 48],
-  ['shmThreshold', 0, 1 << 30],
-  ['maxPoolBytes', 1 << 16, 2 ** 32 - 1],
-];
-
-export const KNOWN_OPTIONS = new Set<string>([
-  'socket', 'group', 'maxFrameBytes', 'maxQueueBytes', 'slowConsumer', 'backpressure', 'stallMs', 'maxListeners', 'maxWatches', 'maxPatterns', 'maxWatchPatterns',
-  'maxConnections', 'handshakeTimeoutMs', 'maxCallsInFlight', 'partialFrameTimeoutMs', 'maxPartialBytes', 'maxMemoryBytes', 'logLevel', 'name', 'noSocket', 'shmThreshold', 'maxPoolBytes',
-  'tcp', 'tcpToken', 'tcpInsecureLoopback', 'tls', 'links', 'serial', 'serialClients', 'dbus', // carriers (channels/README.md)
-]);
-
-/** Checks every option and fills in defaults; throws EINVAL naming the bad key. */
+/** Checks every option against option-table.ts and fills in defaults; throws EINVAL naming the bad key. */
 export function resolveOptions(input: BrokerOptions, socket: string): ResolvedOptions {
   const bad = (key: string, why: string): never => {
     throw new QcopError('EINVAL', `option ${key}: ${why}`);
   };
+  const given = input as Record<string, unknown>;
   for (const key of Object.keys(input)) {
-    if (!KNOWN_OPTIONS.has(key) && (input as Record<string, unknown>)[key] !== undefined) bad(key, 'unknown option');
+    if (!KNOWN_OPTIONS.has(key) && given[key] !== undefined) bad(key, 'unknown option');
   }
-  for (const [key, min, max] of NUMERIC) {
-    const v = input[key];
-    if (v !== undefined && (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max)) {
-      bad(key, `must be an integer from ${min} to ${max}`);
+  const out: Record<string, unknown> = { socket };
+  for (const o of OPTIONS) {
+    const v = given[o.key];
+    if (o.kind === 'carrier' || o.key === 'socket') {
+      if (o.kind === 'carrier') out[o.key] = v; // checked by the carrier when it loads
+      continue;
     }
+    if (v === undefined) {
+      if (o.default !== null) out[o.key] = o.default;
+      continue;
+    }
+    if (o.kind === 'int' && (typeof v !== 'number' || !Number.isInteger(v) || v < o.min || v > o.max)) bad(o.key, `must be an integer from ${o.min} to ${o.max}`);
+    if (o.kind === 'choice' && !o.values.includes(v as string)) bad(o.key, `must be ${o.values.map((x) => `'${x}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}`);
+    if (o.kind === 'bool' && typeof v !== 'boolean') bad(o.key, 'must be true or false');
+    if (o.key === 'group' && typeof v !== 'string' && typeof v !== 'number') bad('group', 'must be a name or a gid');
+    if (o.key === 'name' && typeof v !== 'string') bad('name', 'must be text');
+    out[o.key] = v;
   }
-  if (input.slowConsumer !== undefined && input.slowConsumer !== 'drop' && input.slowConsumer !== 'disconnect') {
-    bad('slowConsumer', "must be 'drop' or 'disconnect'");
-  }
-  if (input.backpressure !== undefined && typeof input.backpressure !== 'boolean') bad('backpressure', 'must be true or false');
-  if (input.logLevel !== undefined && !['error', 'warn', 'info', 'debug'].includes(input.logLevel)) {
-    bad('logLevel', "must be 'error', 'warn', 'info' or 'debug'");
-  }
-  if (input.group !== undefined && typeof input.group !== 'string' && typeof input.group !== 'number') bad('group', 'must be a name or a gid');
   // A frame of maxFrameBytes arriving in pieces must fit both budgets, or it could never be received.
-  const frame = input.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes;
+  const frame = out.maxFrameBytes as number;
   for (const key of ['maxPartialBytes', 'maxMemoryBytes'] as const) {
-    if ((input[key] ?? DEFAULTS[key]) < frame) bad(key, `must be at least maxFrameBytes (${frame}; its default is ${DEFAULTS[key]})`);
+    if ((out[key] as number) < frame) bad(key, `must be at least maxFrameBytes (${frame}; its default is ${OPTION_BY_KEY.get(key)!.default})`);
   }
-  return {
-    socket,
-    group: input.group,
-    maxFrameBytes: input.maxFrameBytes ?? DEFAULT_LIMITS.maxFrameBytes,
-    maxQueueBytes: input.maxQueueBytes ?? DEFAULT_LIMITS.maxQueueBytes,
-    slowConsumer: input.slowConsumer ?? 'drop',
-    backpressure: input.backpressure ?? true,
-    stallMs: input.stallMs ?? 1000,
-    maxListeners: input.maxListeners ?? DEFAULT_LIMITS.maxListeners,
-    maxWatches: input.maxWatches ?? DEFAULT_LIMITS.maxWatches,
-    maxPatterns: input.maxPatterns ?? 4096,
-    maxWatchPatterns: input.maxWatchPatterns ?? 256,
-    maxConnections: input.maxConnections ?? 1024,
-    handshakeTimeoutMs: input.handshakeTimeoutMs ?? 2000,
-    maxCallsInFlight: input.maxCallsInFlight ?? DEFAULTS.maxCallsInFlight,
-    partialFrameTimeoutMs: input.partialFrameTimeoutMs ?? DEFAULTS.partialFrameTimeoutMs,
-    maxPartialBytes: input.maxPartialBytes ?? DEFAULTS.maxPartialBytes,
-    maxMemoryBytes: input.maxMemoryBytes ?? DEFAULTS.maxMemoryBytes,
-    logLevel: input.logLevel ?? 'warn',
-    name: input.name ?? 'qcopd',
-    noSocket: input.noSocket ?? false,
-    shmThreshold: input.shmThreshold ?? DEFAULT_SHM_THRESHOLD,
-    maxPoolBytes: input.maxPoolBytes ?? DEFAULT_MAX_POOL_BYTES,
-    // carriers (channels/README.md): checked by the carrier when it loads
-    tcp: input.tcp, tcpToken: input.tcpToken, tcpInsecureLoopback: input.tcpInsecureLoopback,
-    tls: input.tls, links: input.links, serial: input.serial, serialClients: input.serialClients, dbus: input.dbus,
-  };
+  return out as ResolvedOptions;
 }

@@ -1,6 +1,7 @@
 // Large messages by descriptor in the broker: senders' pool segments, slot references per receiver, frees (PROTOCOL 8).
 import { Flag, Kind, MSG_DESCRIPTOR_BYTES, Off, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
 import { decodeControl } from '../protocol/control.js';
+import { QcopError, codeOfErrno } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { native, nativeAvailable } from '../native/index.js';
 import { attachPoolSegment, type PoolSegment } from '../shm/pool-segment.js';
@@ -82,7 +83,7 @@ export class ShmRouter {
       if (st.uid < 0) st.uid = peerUid(c);
       seg = attachPoolSegment(key, st.uid, this.host.shmGroup);
     } catch (e) {
-      return c.error((e as { code?: string }).code ?? 'EINVAL', (e as Error).message, f.id, f.kind);
+      return c.error(e instanceof QcopError ? e.code : codeOfErrno((e as { code?: unknown }).code), (e as Error).message, f.id, f.kind);
     }
     if (st.poolBytes + seg.size > this.host.maxPoolBytes) {
       seg.close();
@@ -352,10 +353,8 @@ export class ShmRouter {
   }
 }
 
-/** The kernel-verified uid of a local peer (PROTOCOL 8.2): the pool must belong to it. */
+/** The kernel-verified uid of a local peer, read at accept (PROTOCOL 8.2): the pool must belong to it. */
 function peerUid(c: Connection): number {
-  if (c.transport === 'inprocess') return process.getuid?.() ?? 0;
-  const fd = (c.stream as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (typeof fd !== 'number' || fd < 0) throw Object.assign(new Error('cannot read the peer credentials'), { code: 'EACCES' });
-  return native().peerCred(fd).uid;
+  if (!c.peer) throw new QcopError('EACCES', 'the peer\'s credentials are unknown: no pool without them');
+  return c.peer.uid;
 }

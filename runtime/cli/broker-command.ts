@@ -1,12 +1,13 @@
 // `qcop broker` / `qcopd`: the broker in the foreground, options from --config and flags.
 import * as fs from 'node:fs';
 import { startBroker } from '../broker/broker.js';
+import { OPTIONS, defaultText } from '../broker/option-table.js';
 import { KNOWN_OPTIONS, type BrokerOptions } from '../broker/options.js';
 import { sdNotify } from '../broker/notify.js';
 import { defaultSocketPath } from '../broker/socket-path.js';
 import { QcopError } from '../protocol/errors.js';
 import { carrierFlags, loadCarriers, startCarriers } from './carriers.js';
-import { UsageError, numberFlag, stringFlag, untilSignal, type Command, type ParsedArgs } from './table.js';
+import { UsageError, numberFlag, stringFlag, untilSignal, type Command, type FlagSpec, type ParsedArgs } from './table.js';
 
 /** Reads `--config FILE`: a JSON object whose keys are broker options (docs/CONFIG.md). */
 export function readConfig(file: string): BrokerOptions {
@@ -29,29 +30,33 @@ export function readConfig(file: string): BrokerOptions {
   return json as BrokerOptions;
 }
 
+/** The flags of the options of option-table.ts that have one. */
+function optionFlags(): Record<string, FlagSpec> {
+  const flags: Record<string, FlagSpec> = {};
+  for (const o of OPTIONS) {
+    if (!o.flag) continue;
+    const dflt = o.key === 'socket' || o.key === 'group' || o.kind === 'bool' ? '' : ` (default ${defaultText(o)})`;
+    flags[o.flag] = { type: o.kind === 'bool' ? 'boolean' : 'string', description: `${o.help}${dflt}` };
+  }
+  return flags;
+}
+
 function optionsFrom(args: ParsedArgs): BrokerOptions {
   const o: BrokerOptions = typeof args.flags.config === 'string' ? readConfig(args.flags.config) : {};
-  const str = (k: string) => stringFlag(args, k);
-  if (str('socket')) o.socket = str('socket');
-  if (str('group')) o.group = str('group');
-  if (str('name')) o.name = str('name');
-  const policy = str('slow-consumer');
-  if (policy !== undefined) {
-    if (policy !== 'drop' && policy !== 'disconnect') throw new UsageError("--slow-consumer must be 'drop' or 'disconnect'");
-    o.slowConsumer = policy;
-  }
-  if (args.flags['no-backpressure'] === true) o.backpressure = false;
-  const level = str('log-level');
-  if (level !== undefined) o.logLevel = level as BrokerOptions['logLevel'];
-  const nums: Array<[string, keyof BrokerOptions]> = [
-    ['max-frame-bytes', 'maxFrameBytes'], ['max-queue-bytes', 'maxQueueBytes'], ['max-listeners', 'maxListeners'],
-    ['max-watches', 'maxWatches'], ['max-patterns', 'maxPatterns'],
-    ['max-watch-patterns', 'maxWatchPatterns'], ['max-connections', 'maxConnections'],
-    ['max-calls-in-flight', 'maxCallsInFlight'], ['stall-ms', 'stallMs'], ['max-partial-bytes', 'maxPartialBytes'], ['max-memory-bytes', 'maxMemoryBytes'],
-  ];
-  for (const [flag, key] of nums) {
-    const n = numberFlag(args, flag, { integer: true, min: 1 });
-    if (n !== undefined) (o as Record<string, unknown>)[key] = n;
+  const set = o as Record<string, unknown>;
+  for (const spec of OPTIONS) {
+    if (!spec.flag) continue;
+    if (spec.kind === 'bool') {
+      if (args.flags[spec.flag] === true) set[spec.key] = !spec.default;
+    } else if (spec.kind === 'int') {
+      const n = numberFlag(args, spec.flag, { integer: true, min: 1 });
+      if (n !== undefined) set[spec.key] = n;
+    } else {
+      const v = stringFlag(args, spec.flag);
+      if (v === undefined || v === '') continue;
+      if (spec.kind === 'choice' && !spec.values.includes(v)) throw new UsageError(`--${spec.flag} must be ${spec.values.map((x) => `'${x}'`).join(', ').replace(/, ([^,]*)$/, ' or $1')}`);
+      set[spec.key] = v;
+    }
   }
   carrierFlags(args, o);
   return o;
@@ -62,24 +67,8 @@ export const broker: Command = {
   summary: 'Run the broker in the foreground (the same as qcopd). Flags override the --config file.',
   usage: 'qcop broker [--socket PATH] [--config FILE] [options]',
   flags: {
-    socket: { type: 'string', description: 'socket path (default: $QCOP_SOCKET, $XDG_RUNTIME_DIR/qcop/qcop.sock, /run/qcop/qcop.sock for root, /tmp/qcop-UID/qcop.sock)' },
+    ...optionFlags(),
     config: { type: 'string', description: 'JSON file of broker options (docs/CONFIG.md)' },
-    group: { type: 'string', description: 'group allowed to connect: socket folder 0750 and socket 0660, both given to that group' },
-    'max-frame-bytes': { type: 'string', description: 'largest frame accepted (default 1048576)' },
-    'max-queue-bytes': { type: 'string', description: 'bytes queued per receiver before the slow-consumer policy (default 8388608)' },
-    'slow-consumer': { type: 'string', description: "'drop' (default) or 'disconnect'" },
-    'no-backpressure': { type: 'boolean', description: 'apply the slow-consumer policy at the queue limit at once instead of pausing senders' },
-    'stall-ms': { type: 'string', description: 'a receiver making no progress this long over its mark is stuck (default 1000)' },
-    'max-listeners': { type: 'string', description: 'listener names per connection (default 4096)' },
-    'max-watches': { type: 'string', description: 'watches per connection (default 1024)' },
-    'max-patterns': { type: 'string', description: 'distinct listener patterns on the broker (default 4096)' },
-    'max-watch-patterns': { type: 'string', description: 'distinct watched patterns on the broker (default 256)' },
-    'max-connections': { type: 'string', description: 'simultaneous connections (default 1024)' },
-    'max-calls-in-flight': { type: 'string', description: 'calls one connection may have waiting (default 1024)' },
-    'max-partial-bytes': { type: 'string', description: 'bytes held for frames arriving in pieces, all connections (default 16777216)' },
-    'max-memory-bytes': { type: 'string', description: 'memory budget for queues, partial frames and calls; ENOBUFS past it (default 67108864)' },
-    'log-level': { type: 'string', description: 'error, warn (default), info or debug' },
-    name: { type: 'string', description: 'broker name shown in stats' },
     // carriers (channels/README.md)
     tcp: { type: 'string', description: 'also listen on TCP at HOST:PORT (a bare port means 127.0.0.1); off by default' },
     'tcp-token': { type: 'string', description: 'token plain-TCP clients must present (else $QCOP_TCP_TOKEN); 16-256 visible characters' },

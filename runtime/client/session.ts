@@ -220,7 +220,7 @@ export abstract class ClientSession extends EventEmitter {
       const text = payloadOf(f).toString('utf8');
       const channel = decodeName(f.raw, HEADER_SIZE, f.channelEnd) || p?.channel || undefined;
       const kind = KIND_NAMES[p?.kind ?? f.aux] ?? 'unknown';
-      const err = new QcopError(code, text, { request: { kind, ...(channel ? { channel } : {}) } });
+      const err = QcopError.fromWire(code, text, { request: { kind, ...(channel ? { channel } : {}) } });
       if (p) {
         this.pending.delete(f.id);
         p.onSettle?.();

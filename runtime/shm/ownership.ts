@@ -85,7 +85,7 @@ export function openObject(name: string, write: boolean, kind: ShmKind, key: str
     const st = lstatName(name);
     const reason = st && foreignReason(st, owner);
     if (st && reason) throw new SquatError(kind, key, name, reason, st.uid);
-    throw new QcopError(code, `open shared ${kind} '${key}': ${(e as Error).message}`, { cause: e });
+    throw QcopError.fromSystem(e, `open shared ${kind} '${key}'`);
   }
   let st: Stats;
   try {

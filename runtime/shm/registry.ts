@@ -30,10 +30,7 @@ export function sys<T>(what: string, fn: (n: NativeApi) => T): T {
   try {
     return fn(n);
   } catch (e) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && !(e instanceof QcopError)) {
-      throw new QcopError(code, `${what}: ${(e as Error).message}`, { cause: e });
-    }
+    if (typeof (e as { code?: unknown }).code === 'string' && !(e instanceof QcopError)) throw QcopError.fromSystem(e, what);
     throw e;
   }
 }
@@ -123,9 +120,8 @@ function reservePages(fd: number, length: number, kind: ShmKind, key: string): v
   try {
     native().fallocate(fd, 0, length);
   } catch (e) {
-    const code = (e as { code?: string }).code ?? 'EIO';
-    const what = code === 'ENOSPC' ? `no space in /dev/shm for ${length} bytes of shared ${kind} '${key}'` : `reserving shared ${kind} '${key}'`;
-    throw new QcopError(code, `${what}: ${(e as Error).message}`, { cause: e });
+    const what = (e as { code?: string }).code === 'ENOSPC' ? `no space in /dev/shm for ${length} bytes of shared ${kind} '${key}'` : `reserving shared ${kind} '${key}'`;
+    throw QcopError.fromSystem(e, what);
   }
 }
 

@@ -110,7 +110,7 @@ export class SystemSemaphore {
         r = await native().semAcquire(this.#semid, left);
       } catch (e) {
         if (!this.#entry) throw new QcopError('ECLOSED', `semaphore '${this.key}' was closed`);
-        throw new QcopError((e as { code?: string }).code ?? 'EIO', `acquire '${this.key}': ${(e as Error).message}`);
+        throw QcopError.fromSystem(e, `acquire '${this.key}'`);
       }
       if (r === 0) {
         if (!this.#entry) { native().semOp(this.#semid, 1, 0, false); throw this.#closedError(); }

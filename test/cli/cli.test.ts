@@ -3,7 +3,7 @@ import * as path from 'node:path';
 import { createRequire } from 'node:module';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { Proc, QCOP, cleanup, runCli, spawnBroker, tempDir, waitFor } from '../helpers/procs.js';
+import { FIXTURES, Proc, QCOP, cleanup, runCli, spawnBroker, tempDir, waitFor } from '../helpers/procs.js';
 
 const require = createRequire(import.meta.url);
 let socket = '';
