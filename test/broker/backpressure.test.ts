@@ -3,19 +3,17 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, startBroker, type Broker, type BrokerOptions, type Client } from '../../runtime/index.js';
-import { Flag, Kind, PROTOCOL_VERSION } from '../../runtime/protocol/constants.js';
-import { encodeControl } from '../../runtime/protocol/control.js';
-import { FrameParser } from '../../runtime/protocol/parser.js';
+import { Flag, Kind } from '../../runtime/protocol/constants.js';
 import { encodeData, decodeData } from '../../runtime/protocol/data.js';
-import { encodeFrame, payloadOf, type Frame } from '../../runtime/protocol/frame.js';
+import { encodeFrame } from '../../runtime/protocol/frame.js';
 import { cleanup, tempDir, waitFor } from '../helpers/procs.js';
-import { RawPeer } from '../helpers/raw.js';
+import { RawConn, type RawFrame } from '../helpers/raw.js';
 
 const QUEUE = 64 * 1024;
 let broker: Broker;
 let socket: string;
 const clients: Client[] = [];
-const peers: RawPeer[] = [];
+const peers: RawConn[] = [];
 const timers: NodeJS.Timeout[] = [];
 
 async function start(options: BrokerOptions = {}): Promise<void> {
@@ -30,12 +28,12 @@ async function client(name = 'c'): Promise<Client> {
 }
 
 /** A raw receiver listening on `channels`; its socket starts paused when `paused`. */
-async function rawReceiver(channels: string[], paused = false): Promise<RawPeer> {
-  const p = await RawPeer.open(socket);
+async function rawReceiver(channels: string[], paused = false): Promise<RawConn> {
+  const p = await RawConn.greeted(socket);
   peers.push(p);
   let id = 100;
   for (const ch of channels) {
-    p.write(encodeFrame(Kind.Listen, 0, ++id, 0, ch, ''));
+    await p.write(encodeFrame(Kind.Listen, 0, ++id, 0, ch, ''));
     const want = id;
     await p.next((f) => f.kind === Kind.Result && f.id === want);
   }
@@ -44,7 +42,7 @@ async function rawReceiver(channels: string[], paused = false): Promise<RawPeer>
 }
 
 /** Reads slowly but steadily: 5 ms of reading every 25 ms. */
-function readSlowly(p: RawPeer): void {
+function readSlowly(p: RawConn): void {
   p.socket.pause();
   const t = setInterval(() => {
     p.socket.resume();
@@ -53,9 +51,9 @@ function readSlowly(p: RawPeer): void {
   timers.push(t);
 }
 
-const msgs = (p: RawPeer): Frame[] => p.frames.filter((f) => f.kind === Kind.Msg);
-const lostOf = (p: RawPeer): number => p.frames.filter((f) => f.kind === Kind.Lost).reduce((n, f) => n + f.aux, 0);
-const inOrder = (frames: Frame[]): boolean => frames.every((f, i) => decodeData(payloadOf(f)) === i);
+const msgs = (p: RawConn): RawFrame[] => p.frames.filter((f) => f.kind === Kind.Msg);
+const lostOf = (p: RawConn): number => p.frames.filter((f) => f.kind === Kind.Lost).reduce((n, f) => n + f.aux, 0);
+const inOrder = (frames: RawFrame[]): boolean => frames.every((f, i) => decodeData(f.payload) === i);
 
 /** Sends `n` numbered messages as fast as `'drain'` allows. */
 async function sendAll(c: Client, channel: string, n: number): Promise<void> {
@@ -73,7 +71,7 @@ function flood(c: Client, channel: string): void {
 
 test.after.each(async () => {
   for (const t of timers.splice(0)) clearInterval(t);
-  for (const p of peers.splice(0)) p.destroy();
+  for (const p of peers.splice(0)) p.socket.destroy();
   await Promise.all(clients.splice(0).map((c) => c.close()));
   await broker.close();
   cleanup();
@@ -157,7 +155,7 @@ test('a call whose replier is held back completes once it reads, and fails clean
   // The replier reads again and answers the call.
   replier.socket.resume();
   const call = await replier.next((f) => f.kind === Kind.Msg && (f.flags & Flag.Call) !== 0, 10_000);
-  replier.write(encodeFrame(Kind.Reply, 0, call.id, 0, '', '', encodeData(42)));
+  await replier.write(encodeFrame(Kind.Reply, 0, call.id, 0, '', '', encodeData(42)));
   assert.is(await answer, 42);
   // A replier that never reads: the call ends with an error, and the caller is not left paused.
   replier.socket.pause();
@@ -173,7 +171,7 @@ test('a closed receiver releases the senders it held', async () => {
   const a = await client('sender');
   flood(a, 'bp/c');
   await waitFor(() => (broker.stats() as any).queues.connections.some((c: any) => c.holdingSenders > 0), 10_000, 'a held sender');
-  stopped.destroy();
+  stopped.socket.destroy();
   assert.is(await a.deliver('bp/none', 'm()'), 0, 'the sender reads again');
 });
 
@@ -192,13 +190,11 @@ test('with backpressure off, a full queue drops at once (counted, told), no rece
 
 test('in-process: a slow steady reader loses nothing, the in-memory pair holds the writes back', async () => {
   await start();
-  const d = broker.connectInProcess();
-  const frames: Frame[] = [];
-  const parser = new FrameParser(1 << 30);
-  d.on('data', (b: Buffer) => parser.push(b, (f) => frames.push({ ...f, raw: Buffer.from(f.raw) })));
-  d.write(encodeFrame(Kind.Hello, 0, process.pid, PROTOCOL_VERSION, '', 'raw', encodeControl({ features: [] })));
-  d.write(encodeFrame(Kind.Listen, 0, 7, 0, 'bp/ip', ''));
-  await waitFor(() => frames.some((f) => f.kind === Kind.Result && f.id === 7), 5000, 'listening');
+  const p = new RawConn(broker.connectInProcess(), true);
+  await p.hello();
+  await p.write(encodeFrame(Kind.Listen, 0, 7, 0, 'bp/ip', ''));
+  await p.next((f) => f.kind === Kind.Result && f.id === 7, 5000);
+  const d = p.socket;
   d.pause();
   const t = setInterval(() => {
     d.resume();
@@ -209,7 +205,7 @@ test('in-process: a slow steady reader loses nothing, the in-memory pair holds t
   clients.push(a);
   const n = 20_000;
   await sendAll(a, 'bp/ip', n);
-  const got = () => frames.filter((f) => f.kind === Kind.Msg);
+  const got = () => p.frames.filter((f) => f.kind === Kind.Msg);
   await waitFor(() => got().length >= n, 60_000, 'every message in process');
   assert.is(got().length, n);
   assert.ok(inOrder(got()));
