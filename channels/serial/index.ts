@@ -49,18 +49,20 @@ export async function start(broker: Broker, options: BrokerOptions): Promise<{ s
 }
 
 /** One `serialClients` entry, checked. */
-function serialClientOptions(o: Record<string, unknown>, i: number): { device: string; baud: number; retryMs: number } {
+function serialClientOptions(o: Record<string, unknown>, i: number): ClientLine {
   const at = `serialClients[${i}]`;
   if (!o || typeof o !== 'object') throw new QcopError('EINVAL', `${at} must be an object`);
-  for (const k of Object.keys(o)) if (!['device', 'baud', 'retryMs'].includes(k)) throw new QcopError('EINVAL', `${at}: unknown option '${k}'`);
+  for (const k of Object.keys(o)) if (!['device', 'baud', 'retryMs', 'maxHeldBytes'].includes(k)) throw new QcopError('EINVAL', `${at}: unknown option '${k}'`);
   if (typeof o.device !== 'string' || o.device === '') throw new QcopError('EINVAL', `${at}.device must be a device path`);
   const int = (key: string, def: number, min: number, max: number): number => {
     const v = o[key] ?? def;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new QcopError('EINVAL', `${at}.${key} must be an integer from ${min} to ${max}`);
     return v;
   };
-  return { device: o.device, baud: int('baud', 115200, 50, 4_000_000), retryMs: int('retryMs', 500, 20, 60_000) };
+  return { device: o.device, baud: int('baud', 115200, 50, 4_000_000), retryMs: int('retryMs', 500, 20, 60_000), maxHeldBytes: int('maxHeldBytes', 1 << 20, 4096, 1 << 30) };
 }
+
+interface ClientLine { device: string; baud: number; retryMs: number; maxHeldBytes: number }
 
 /** Keeps a device open and hands each connection a client opens on it to the broker (SERIAL 8). */
 class SerialAcceptor {
@@ -70,9 +72,9 @@ class SerialAcceptor {
   private watchdog: NodeJS.Timeout | null = null;
   private stopped = false;
   private lastError = '';
-  private readonly counts = { accepted: 0, opens: 0, crcErrors: 0, malformed: 0, stale: 0 };
+  private readonly counts = { accepted: 0, opens: 0, crcErrors: 0, malformed: 0, stale: 0, overflows: 0 };
 
-  constructor(private readonly broker: Broker, private readonly c: { device: string; baud: number; retryMs: number }) {}
+  constructor(private readonly broker: Broker, private readonly c: ClientLine) {}
 
   start(): void {
     void this.open();
@@ -96,7 +98,7 @@ class SerialAcceptor {
     const line = new SerialLine(port, (s) => {
       this.counts.accepted++;
       this.broker.accept(s, 'serial');
-    });
+    }, this.c.maxHeldBytes, () => this.broker.log('warn', `serial clients: ${this.c.device}: the client sent more than maxHeldBytes (${this.c.maxHeldBytes}) while held back; connection closed`));
     this.port = port;
     this.line = line;
     port.on('data', (chunk: Buffer) => line.input(chunk));
@@ -116,6 +118,7 @@ class SerialAcceptor {
     this.counts.crcErrors += r.crcErrors;
     this.counts.malformed += r.malformed;
     this.counts.stale += line.stale;
+    this.counts.overflows += line.overflows;
     this.port = null;
     this.line = null;
     if (this.watchdog) clearInterval(this.watchdog);
@@ -127,7 +130,7 @@ class SerialAcceptor {
     const r = this.line?.reader.counts;
     return {
       device: this.c.device, state: this.port ? 'open' : 'opening', connected: this.line?.current != null, lastError: this.lastError || undefined,
-      ...this.counts, crcErrors: this.counts.crcErrors + (r?.crcErrors ?? 0), malformed: this.counts.malformed + (r?.malformed ?? 0), stale: this.counts.stale + (this.line?.stale ?? 0),
+      ...this.counts, crcErrors: this.counts.crcErrors + (r?.crcErrors ?? 0), malformed: this.counts.malformed + (r?.malformed ?? 0), stale: this.counts.stale + (this.line?.stale ?? 0), overflows: this.counts.overflows + (this.line?.overflows ?? 0), maxHeldBytes: this.c.maxHeldBytes,
     };
   }
 

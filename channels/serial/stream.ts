@@ -19,9 +19,20 @@ export class SerialLine {
   stale = 0;
   current: SerialStream | null = null;
 
+  /** Connections closed because their peer sent more than `maxHeldBytes` while the broker held them. */
+  overflows = 0;
+
+  /**
+   * `maxHeldBytes` (broker side): what a connection may buffer while the broker does not read it
+   * (backpressure, SPEC §2). A line has no flow control, so the peer keeps sending; past this the
+   * connection is closed (counted, logged by the caller through `onOverflow`), as a byte stream
+   * cannot drop part of itself. The client sees a disconnection with its unconfirmed count.
+   */
   constructor(
     readonly sink: ByteSink,
     private readonly onOpen?: (s: SerialStream) => void,
+    readonly maxHeldBytes = Infinity,
+    private readonly onOverflow?: (s: SerialStream) => void,
   ) {}
 
   /** Client: starts a new connection with a fresh id. */
@@ -64,7 +75,7 @@ export class SerialLine {
       const n = new SerialStream(this, r.conn);
       this.current = n;
       this.onOpen(n);
-      if (r.data.length > 0) n.push(r.data);
+      if (r.data.length > 0) this.deliver(n, r.data);
       return;
     }
     const reset = r.conn === 0 && (r.flags & STREAM_END) !== 0;
@@ -77,12 +88,23 @@ export class SerialLine {
       return;
     }
     if (r.conn === s.conn) s.heard = true;
-    if (r.data.length > 0) s.push(r.data);
+    if (r.data.length > 0 && !this.deliver(s, r.data)) return;
     if (r.flags & STREAM_END) {
       s.peerEnded = true;
       this.current = null;
       s.push(null);
     }
+  }
+
+  /** Hands bytes to the connection; false when that took it past `maxHeldBytes` and it was closed. */
+  private deliver(s: SerialStream, data: Buffer): boolean {
+    s.push(data);
+    if (s.readableLength <= this.maxHeldBytes) return true;
+    this.overflows++;
+    this.current = null;
+    s.destroy(new Error(`the peer sent more than ${this.maxHeldBytes} bytes while the broker held the connection back`));
+    this.onOverflow?.(s);
+    return false;
   }
 
   /** A record failed its CRC (or was malformed): a byte range is missing, the qcop stream cannot be trusted. */

@@ -3,8 +3,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cobsDecode, cobsEncode } from '../../channels/serial/cobs.js';
 import { crc32 } from '../../channels/serial/crc32.js';
-import { FrameReader, STREAM_END, Type, encodeHello, encodeMsg, encodeStream, type Record_ } from '../../channels/serial/frame.js';
-import { SerialLine } from '../../channels/serial/stream.js';
+import { FrameReader, STREAM_END, STREAM_OPEN, Type, encodeHello, encodeMsg, encodeStream, type Record_ } from '../../channels/serial/frame.js';
+import { SerialLine, type SerialStream } from '../../channels/serial/stream.js';
 import { compileAll, matchesAny } from '../../channels/shared/wildcard.js';
 
 const hex = (s: string) => Buffer.from(s.replace(/\s/g, ''), 'hex');
@@ -91,6 +91,29 @@ test('client line: a broker reset that predates our OPEN is stale; after the bro
     assert.ok(ended || s.readableEnded || s.destroyed, 'the stream ended');
     resolve();
   }));
+});
+
+test('broker line: a connection held back (paused) past maxHeldBytes is closed and counted, never grown without bound', () => {
+  const overflowed: unknown[] = [];
+  let accepted: SerialStream | null = null;
+  const sink = { write: () => true, once: () => undefined, off: () => undefined } as never;
+  const line = new SerialLine(sink, (s) => (accepted = s), 8192, (s) => overflowed.push(s));
+  line.input(encodeStream(STREAM_OPEN, 7, Buffer.alloc(0)));
+  const s = accepted!;
+  assert.ok(s, 'the OPEN made a connection');
+  s.on('error', () => {}); // the broker's Connection listens for it
+  s.pause(); // what the broker does to a sender filling a slow receiver's queue
+  line.input(encodeStream(0, 7, Buffer.alloc(4000, 1)));
+  line.input(encodeStream(0, 7, Buffer.alloc(4000, 2)));
+  assert.is(line.current, s, 'within the bound it stays');
+  assert.is(s.readableLength, 8000);
+  line.input(encodeStream(0, 7, Buffer.alloc(4000, 3)));
+  assert.ok(s.destroyed, 'past the bound the connection is closed');
+  assert.is(line.current, null);
+  assert.is(line.overflows, 1);
+  assert.equal(overflowed, [s]);
+  line.input(encodeStream(0, 7, Buffer.alloc(10)));
+  assert.is(line.stale, 1, 'what follows on that connection is stale, not buffered');
 });
 
 test.run();
