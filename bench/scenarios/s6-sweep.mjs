@@ -12,7 +12,7 @@ const SHM_PATHS = [
   {
     system: 'qcop-shm',
     name: 'qcop-shm, send(Buffer): one copy',
-    limit: 'the sender copies the data once into the pool (send(Buffer)), and that copy grows with the size; descriptor routing through the broker and the receiver\'s handling (msg.data is a zero-copy view) do not',
+    limit: 'the sender copies the data once into the pool (send(Buffer)), and that copy grows with the size (a heap Buffer cannot become shared memory without it: docs/DECISIONS.md; loan() is flat); descriptor routing through the broker and the receiver\'s handling (msg.data is a zero-copy view) do not',
   },
   {
     system: 'qcop-loan',

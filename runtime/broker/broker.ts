@@ -18,7 +18,7 @@ import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './opti
 import { Registry } from './registry.js';
 import { ShmRouter } from './shm.js';
 import { Pauses } from './pauses.js';
-import { peerCredOf } from './peer.js';
+import { peerIdentityOf } from './peer.js';
 import { Turns } from './turns.js';
 import { claimSocketPath, defaultSocketPath, resolveGroup, setSocketAccess } from './socket-path.js';
 import { WatchTable } from './watches.js';
@@ -183,7 +183,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
       setTimeout(() => stream.destroy(), 1000).unref?.();
       return null;
     }
-    const conn = new Connection(this, stream, this.nextConnId++, transport, this.options.handshakeTimeoutMs, peerCredOf(stream, transport));
+    const conn = new Connection(this, stream, this.nextConnId++, transport, this.options.handshakeTimeoutMs, peerIdentityOf(stream, transport));
     if (this.nextConnId > 0xfffffff0) this.nextConnId = 1;
     this.conns.add(conn);
     this.descriptors.accepted();

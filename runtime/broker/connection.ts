@@ -7,7 +7,7 @@ import { LastName } from '../protocol/names.js';
 import { FrameParser, type FrameHead, type PartialBudget } from '../protocol/parser.js';
 import { BUFFER_OVERHEAD, type MemoryBudget } from './budget.js';
 import { Outbound } from './outbound.js';
-import type { PeerCred } from '../native/index.js';
+import type { PeerIdentity } from './peer.js';
 import type { Pauses } from './pauses.js';
 import type { Watch } from './watches.js';
 
@@ -90,7 +90,7 @@ export class Connection {
     readonly transport: string,
     handshakeTimeoutMs: number,
     /** The peer's kernel-verified credentials, read at accept (local sockets only; broker/peer.ts). */
-    readonly peer: PeerCred | null = null,
+    readonly peer: PeerIdentity | null = null,
   ) {
     this.out = new Outbound(stream, host.budget, () => this.progressed());
     this.parser = new FrameParser(host.maxFrameBytes, this.partialBudget(host.budget));
