@@ -4,7 +4,7 @@ export { Client, type ClientOptions } from './client/client.js';
 export { Listener, Watch, type WatchEvent } from './client/handles.js';
 export { ReceivedMessage } from './client/message.js';
 export { QCopChannel } from './client/qcopchannel.js';
-export { startBroker, Broker } from './broker/broker.js';
+export { startBroker, type Broker } from './broker/broker.js';
 export type { BrokerOptions, SlowConsumerPolicy } from './broker/options.js';
 export { defaultSocketPath } from './broker/socket-path.js';
 export { QcopError, CODES, type QcopCode, type ReplierCode } from './protocol/errors.js';

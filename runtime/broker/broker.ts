@@ -39,8 +39,35 @@ export interface BrokerCounters {
   connectionsRefused: number;
 }
 
-/** A running broker. Start one with `startBroker()`. */
-export class Broker extends EventEmitter implements ConnectionHost {
+/**
+ * A running broker, as programs and carriers see it (start one with `startBroker()`): what it was
+ * started with, where it listens, taking connections from a carrier, in-process clients, its
+ * figures, its log, and closing. Everything else is the core's own (BrokerCore below).
+ */
+export interface Broker {
+  readonly options: Readonly<ResolvedOptions>;
+  /** The Unix socket path this broker listens on. */
+  readonly socketPath: string;
+  /** Adds an already connected stream (a carrier's TCP, TLS or serial connection): its id (as stats shows it), or null when refused. */
+  accept(stream: Duplex, transport: string): { readonly id: number } | null;
+  /** A carrier's listening socket reported an error: descriptor exhaustion is counted (SPEC §8). */
+  acceptFailed(err: NodeJS.ErrnoException, where: string): void;
+  /** A client stream connected to this broker inside the same process (`connect({ broker })`). */
+  connectInProcess(): Duplex;
+  /** Adds a carrier's figures to `stats()` under `carriers.<name>`. */
+  addStatsSource(name: string, source: () => Record<string, unknown>): void;
+  /** The broker's figures (what `qcop stats` prints). */
+  stats(): Record<string, unknown>;
+  log(level: 'error' | 'warn' | 'info' | 'debug', text: string): void;
+  /** `'log'` (level, text) for every log line; `'close'` once closed. */
+  on(event: 'log', fn: (level: string, text: string) => void): this;
+  on(event: 'close', fn: () => void): this;
+  /** Stops listening, closes every connection, removes the socket file. */
+  close(): Promise<void>;
+}
+
+/** The broker's core: routing state and the connection host. Not exported from the package (runtime/index.ts). */
+export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
   readonly options: ResolvedOptions;
   readonly registry: Registry<Connection>;
   /** Watches; their events are told in turns, in the order the registrations happened. */
@@ -339,7 +366,7 @@ export class Broker extends EventEmitter implements ConnectionHost {
 /** Starts a broker: validates options, claims the socket path, listens. */
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   const resolved = resolveOptions(options, options.socket ?? defaultSocketPath());
-  const broker = new Broker(resolved);
+  const broker = new BrokerCore(resolved);
   // SPEC §3: stale segments (pools of a broker killed with its clients) are reclaimed at start.
   // With no qcop object in /dev/shm (the usual boot) the sweep's code and the addon stay unloaded.
   if (qcopEntries().length > 0 && nativeAvailable()) {

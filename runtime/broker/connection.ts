@@ -65,8 +65,8 @@ export class Connection {
   unrouted = 0;
   /** The channel of this connection's previous send, to skip decoding it again (handlers.ts). */
   readonly lastChannel = new LastName();
-  /** Messages dropped towards this receiver since it was last told (PROTOCOL 3.14). */
-  lost = 0;
+  /** Messages dropped towards this receiver since it was last told (PROTOCOL 3.14), and in all. */
+  private lost = 0;
   lostTotal = 0;
   /** Over its mark without progress for `stallMs` (SPEC §2): the policy applies, it holds nobody, until below low water. */
   stuck = false;
@@ -217,6 +217,13 @@ export class Connection {
       // Make sure a flush runs, so the receiver hears of the loss even if nothing else is queued.
       if (this.out.idle) this.host.markDirty(this);
     }
+  }
+
+  /** One message could not reach this receiver at all (a shm message too large for its link, PROTOCOL 8.6): counted and told now. */
+  dropOne(): void {
+    this.lost++;
+    this.lostTotal++;
+    this.tellLost();
   }
 
   /** Tells the receiver now how many messages it lost (PROTOCOL 3.14), rather than at its next drain. */

@@ -6,7 +6,7 @@ import { decodeControl, encodeControl } from '../protocol/control.js';
 import { isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { channelProblem, decodeName, isPattern, messageProblem, printableAscii } from '../protocol/names.js';
-import type { Broker } from './broker.js';
+import type { BrokerCore as Broker } from './broker.js';
 import { CALL_BYTES } from './budget.js';
 import type { Connection } from './connection.js';
 import { reportInitial } from './initial-report.js';

@@ -154,9 +154,7 @@ export class ShmRouter {
         if (!inline) {
           // PROTOCOL 8.6: too large for this receiver's link (or the copy was lost): dropped, counted, told.
           this.counters.dropped++;
-          r.lost++;
-          r.lostTotal++;
-          r.tellLost();
+          r.dropOne();
           continue;
         }
         if (r.deliver(inline)) {
@@ -186,7 +184,7 @@ export class ShmRouter {
     rs.progressAt = Date.now();
     this.letGo(rs, slot);
     if (rs.held.size === 0) rs.lagging = false;
-    if (c.lost > 0) c.tellLost();
+    c.tellLost();
   }
 
   /** A connection went away: its references are released, its pool is let go once nobody reads it. */

@@ -1,7 +1,8 @@
 // The client's API: send, flush, deliver, isRegistered, call, listen, watch; dispatch of what the broker sends.
 import { DEFAULT_CALL_TIMEOUT_MS, Flag, HEADER_SIZE, Kind, MAX_CALL_TIMEOUT_MS } from '../protocol/constants.js';
 import { decodeData, encodeData } from '../protocol/data.js';
-import { decodeControl, headSize } from '../protocol/control.js';
+import { headSize } from '../protocol/cbor.js';
+import { decodeControl } from '../protocol/control.js';
 import { QcopError, isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { LastName, decodeName } from '../protocol/names.js';

@@ -1,6 +1,7 @@
 // The client's large-message path (PROTOCOL 8): sends through pool slots (in the Outbox's order), Msg|Shm receipt.
 import { Flag, Kind } from '../protocol/constants.js';
-import { encodeControl, headSize, putHead } from '../protocol/control.js';
+import { Major, headSize, putHead, putHead32 } from '../protocol/cbor.js';
+import { encodeControl } from '../protocol/control.js';
 import { QcopError } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import type { Listener } from './handles.js';
@@ -83,8 +84,7 @@ export class LargeSends {
   /** The large send of `n` bytes of data written in place into a loaned slot: the head goes in front of them (zero copy). */
   loanSend(channel: string, message: string, id: number, slot: Slot, n: number): BigSend {
     const b = slot.buffer;
-    b[HEAD_AT] = 0x5a;
-    b.writeUInt32BE(n, HEAD_AT + 1);
+    putHead32(b, HEAD_AT, Major.Bytes, n);
     return { channel, message, id, payload: b.subarray(HEAD_AT, LOAN_HEAD + n), slot: { ...slot, offset: slot.offset + HEAD_AT, length: 5 + n } };
   }
 

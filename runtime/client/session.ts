@@ -2,7 +2,8 @@
 import { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { HEADER_SIZE, KIND_NAMES, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
-import { encodeControl, headSize } from '../protocol/control.js';
+import { headSize } from '../protocol/cbor.js';
+import { encodeControl } from '../protocol/control.js';
 import { QcopError } from '../protocol/errors.js';
 import { encodeFrame, nameLength, payloadOf, type Frame } from '../protocol/frame.js';
 import { decodeName } from '../protocol/names.js';

@@ -1,6 +1,6 @@
 // Building frames (PROTOCOL 1): fixed 16-byte header, channel, message, payload.
 import { HEADER_SIZE, Off, type Kind } from './constants.js';
-import { headSize, putHead } from './control.js';
+import { Major, headSize, putHead } from './cbor.js';
 
 /** A parsed frame: header fields plus offsets into `raw`, the whole frame (PROTOCOL 1.2). */
 export interface Frame {
@@ -69,7 +69,7 @@ export function encodeFrame(
   put32(buf, Off.Aux, aux >>> 0);
   let at = putName(buf, HEADER_SIZE, channel, channelLen);
   at = putName(buf, at, message, messageLen);
-  if (asByteString) at = putHead(buf, at, 2, n);
+  if (asByteString) at = putHead(buf, at, Major.Bytes, n);
   if (n) buf.set(payload, at);
   return buf;
 }

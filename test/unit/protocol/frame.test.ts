@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HEADER_SIZE, Off } from '../../../runtime/protocol/constants.js';
-import { headSize } from '../../../runtime/protocol/control.js';
+import { headSize } from '../../../runtime/protocol/cbor.js';
 import { channelBytes, encodeFrame, messageBytes, payloadLength, payloadOf, type Frame } from '../../../runtime/protocol/frame.js';
 import { FrameParser } from '../../../runtime/protocol/parser.js';
 

@@ -1,0 +1,149 @@
+// User and group names of the system (/etc/passwd, /etc/group) resolved to ids for the access policy (SPEC §9); no dependency, paths injectable.
+import * as fs from 'node:fs';
+import { QcopError } from '../../protocol/errors.js';
+
+/** Who asks, as the kernel says (SO_PEERCRED at accept): uid, primary gid, supplementary groups. */
+export interface Identity {
+  uid: number;
+  gid: number;
+  groups: number[];
+}
+
+/** Where the account databases are read from; tests point these at temporary files. */
+export interface AccountFiles {
+  /** Default `/etc/passwd`. */
+  passwd?: string;
+  /** Default `/etc/group`. */
+  group?: string;
+}
+
+interface PasswdEntry {
+  name: string;
+  uid: number;
+  gid: number;
+}
+
+interface GroupEntry {
+  name: string;
+  gid: number;
+  members: string[];
+}
+
+// Account databases are small; one larger than this is not read (and no name resolves).
+const MAX_DB_BYTES = 16 << 20;
+const ID = /^(0|[1-9][0-9]{0,9})$/;
+
+/** A decimal id (`"1000"`) as a number, or null when `text` is not one (ids are below 2^32). */
+export function parseId(text: string): number | null {
+  if (!ID.test(text)) return null;
+  const n = Number(text);
+  return n <= 0xffffffff ? n : null;
+}
+
+/** True when `n` is a valid uid or gid. */
+export function isId(n: unknown): n is number {
+  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
+}
+
+/** The records (colon-separated fields) of an account database, or none when it cannot be read. */
+function records(path: string): string[][] {
+  let text: string;
+  try {
+    const st = fs.statSync(path);
+    if (!st.isFile() || st.size > MAX_DB_BYTES) return [];
+    text = fs.readFileSync(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const out: string[][] = [];
+  for (const line of text.split('\n')) {
+    // Comments and NIS compat lines (`+`, `-`) name nobody here.
+    if (line === '' || line.startsWith('#') || line.startsWith('+') || line.startsWith('-')) continue;
+    out.push(line.split(':'));
+  }
+  return out;
+}
+
+/**
+ * The system's users and groups, read on first use and kept: one `Accounts` serves one policy
+ * load (or one `qcop acl check`), so an edit of /etc/passwd is seen by the next load.
+ */
+export class Accounts {
+  readonly passwdPath: string;
+  readonly groupPath: string;
+  private users: PasswdEntry[] | null = null;
+  private groupList: GroupEntry[] | null = null;
+
+  constructor(files: AccountFiles = {}) {
+    this.passwdPath = files.passwd ?? '/etc/passwd';
+    this.groupPath = files.group ?? '/etc/group';
+  }
+
+  private passwd(): PasswdEntry[] {
+    if (this.users) return this.users;
+    const out: PasswdEntry[] = [];
+    for (const f of records(this.passwdPath)) {
+      const uid = parseId(f[2] ?? '');
+      const gid = parseId(f[3] ?? '');
+      if (f[0] && uid !== null && gid !== null) out.push({ name: f[0], uid, gid });
+    }
+    return (this.users = out);
+  }
+
+  private groups(): GroupEntry[] {
+    if (this.groupList) return this.groupList;
+    const out: GroupEntry[] = [];
+    for (const f of records(this.groupPath)) {
+      const gid = parseId(f[2] ?? '');
+      if (f[0] && gid !== null) out.push({ name: f[0], gid, members: (f[3] ?? '').split(',').map((m) => m.trim()).filter(Boolean) });
+    }
+    return (this.groupList = out);
+  }
+
+  /** The uid of a user name, or null when the passwd file has no such user. */
+  userId(name: string): number | null {
+    return this.passwd().find((u) => u.name === name)?.uid ?? null;
+  }
+
+  /** The gid of a group name, or null when the group file has no such group. */
+  groupId(name: string): number | null {
+    return this.groups().find((g) => g.name === name)?.gid ?? null;
+  }
+
+  /** A user given as a name or a decimal uid: its uid; a decimal id is taken as is. EINVAL for an unknown name. */
+  resolveUser(user: string | number): number {
+    if (typeof user === 'number') {
+      if (isId(user)) return user;
+      throw new QcopError('EINVAL', `user ${user} is not a valid uid`);
+    }
+    const id = parseId(user) ?? this.userId(user);
+    if (id === null) throw new QcopError('EINVAL', `user '${user}' does not exist in ${this.passwdPath}`);
+    return id;
+  }
+
+  /** A group given as a name or a decimal gid: its gid; a decimal id is taken as is. EINVAL for an unknown name. */
+  resolveGroup(group: string | number): number {
+    if (typeof group === 'number') {
+      if (isId(group)) return group;
+      throw new QcopError('EINVAL', `group ${group} is not a valid gid`);
+    }
+    const id = parseId(group) ?? this.groupId(group);
+    if (id === null) throw new QcopError('EINVAL', `group '${group}' does not exist in ${this.groupPath}`);
+    return id;
+  }
+
+  /**
+   * The identity a user's processes have after login: its uid and primary gid from the passwd
+   * file, and as supplementary groups every group whose member list names it (plus the primary
+   * gid, as `id -G` shows). `user` is a name or a decimal uid; either must have a passwd entry
+   * (EINVAL otherwise: without one there is no primary group to answer with).
+   */
+  identityOf(user: string): Identity & { name: string } {
+    const uid = parseId(user);
+    const entry = this.passwd().find((u) => (uid === null ? u.name === user : u.uid === uid));
+    if (!entry) throw new QcopError('EINVAL', `user '${user}' does not exist in ${this.passwdPath}`);
+    const groups = new Set<number>([entry.gid]);
+    for (const g of this.groups()) if (g.members.includes(entry.name)) groups.add(g.gid);
+    return { name: entry.name, uid: entry.uid, gid: entry.gid, groups: [...groups].sort((a, b) => a - b) };
+  }
+}
