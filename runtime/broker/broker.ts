@@ -22,6 +22,10 @@ import { peerIdentityOf } from './peer.js';
 import { Turns } from './turns.js';
 import { claimSocketPath, defaultSocketPath, resolveGroup, setSocketAccess } from './socket-path.js';
 import { WatchTable } from './watches.js';
+import { Access } from './access.js';
+import { UserQuotas } from './user-quotas.js';
+import { loadPolicy } from './acl/policy.js';
+import { isPattern } from '../protocol/names.js';
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 
@@ -62,6 +66,8 @@ export interface Broker {
   /** `'log'` (level, text) for every log line; `'close'` once closed. */
   on(event: 'log', fn: (level: string, text: string) => void): this;
   on(event: 'close', fn: () => void): this;
+  /** Re-reads `aclDir` (SPEC §9) and applies it to the connections there are; false (old policy kept, logged) when a file is bad. */
+  reload(): boolean;
   /** Stops listening, closes every connection, removes the socket file. */
   close(): Promise<void>;
 }
@@ -83,6 +89,10 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
   readonly budget: MemoryBudget;
   /** Large messages by descriptor (PROTOCOL 8). */
   readonly shm: ShmRouter;
+  /** SPEC §9: the policy of `aclDir` (everything allowed without one). */
+  access: Access;
+  /** SPEC §9: what each user holds, against the policy's quotas. */
+  readonly quotas = new UserQuotas((c) => this.access.identity(c as Connection), (who) => this.access.quotaFor(who));
   /** File descriptors: the limit, refusals near it, failed accepts (SPEC §8). */
   readonly descriptors = new Descriptors((level, text) => this.log(level, text));
   readonly counters: BrokerCounters = {
@@ -116,8 +126,39 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     this.registry = new Registry<Connection>((name, registered, seq) => this.watches.changed(name, registered, seq));
     this.calls = new CallTable<Connection>((call) => {
       if (!call.answered) call.caller.error('ETIMEDOUT', `no reply on ${call.channel} in time`, call.requestId, Kind.Call, call.channel);
-    });
+    }, (call) => this.quotas.give(call.caller, 'callsInFlight'));
     this.budget = new MemoryBudget(options.maxMemoryBytes, options.maxPartialBytes, () => this.calls.size * CALL_BYTES);
+    this.access = new Access(null, null, (level, text) => this.log(level, text));
+  }
+
+  /** Re-reads `aclDir` (SIGHUP, `qcop broker --reload`): applied to the connections there are; a bad file keeps the old policy. */
+  reload(): boolean {
+    if (!this.access.reload()) return false;
+    this.revoke();
+    return true;
+  }
+
+  /**
+   * After a reload: a listener name or watch the policy no longer allows is removed, and its
+   * client hears EACCES for it (an error frame naming it, PROTOCOL 5.3).
+   */
+  private revoke(): void {
+    for (const c of this.conns) {
+      for (const name of [...c.listening]) {
+        if (this.access.check(c, 'listen', name, isPattern(name))) continue;
+        c.listening.delete(name);
+        this.registry.remove(name, c);
+        this.quotas.give(c, 'listeners');
+        c.error('EACCES', `the policy no longer lets this user listen on ${name}`, 0, Kind.Listen, name);
+      }
+      for (const [id, w] of [...c.watches]) {
+        if (this.access.check(c, 'watch', w.name, isPattern(w.name))) continue;
+        c.watches.delete(id);
+        this.watches.remove(w);
+        this.quotas.give(c, 'watches');
+        c.error('EACCES', `the policy no longer lets this user watch ${w.name}`, id, Kind.Watch, w.name);
+      }
+    }
   }
 
   get maxFrameBytes(): number {
@@ -212,6 +253,13 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     }
     const conn = new Connection(this, stream, this.nextConnId++, transport, this.options.handshakeTimeoutMs, peerIdentityOf(stream, transport));
     if (this.nextConnId > 0xfffffff0) this.nextConnId = 1;
+    // SPEC §9: the user's connections and new connections per second.
+    if (!this.quotas.connect(conn)) {
+      const uid = this.access.identity(conn).uid;
+      stream.end(encodeFrame(Kind.Error, 0, 0, 0, '', 'ELIMIT', Buffer.from(`uid ${uid} is at its connection quota`)));
+      setTimeout(() => stream.destroy(), 1000).unref?.();
+      return null;
+    }
     this.conns.add(conn);
     this.descriptors.accepted();
     return conn;
@@ -232,6 +280,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
   onClose(conn: Connection): void {
     if (!this.conns.delete(conn)) return;
     this.turns.closed(conn);
+    this.quotas.disconnect(conn);
     for (const name of conn.listening) this.registry.remove(name, conn);
     conn.listening.clear();
     for (const w of conn.watches.values()) this.watches.remove(w);
@@ -248,6 +297,20 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
       this.flushScheduled = true;
       process.nextTick(() => this.flushDirty());
     }
+  }
+
+  userQueued(conn: Connection, delta: number): void {
+    this.quotas.queued(conn, delta);
+  }
+
+  userShm(conn: Connection, bytes: number): boolean {
+    if (bytes >= 0) return this.quotas.take(conn, 'shmBytes', bytes);
+    this.quotas.give(conn, 'shmBytes', -bytes);
+    return true;
+  }
+
+  userQueueFits(conn: Connection, bytes: number): boolean {
+    return this.quotas.queueFits(conn, bytes);
   }
 
   countProtocolError(_conn: Connection): void {
@@ -323,6 +386,8 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
       dropped: { unrouted: k.unrouted, slowConsumer: k.droppedSlow, shm: this.shm.counters.dropped, total: k.unrouted + k.droppedSlow + this.shm.counters.dropped },
       disconnectedSlow: k.disconnectedSlow,
       backpressure: { enabled: this.options.backpressure, stallMs: this.options.stallMs, stuckReceivers: k.stuckReceivers },
+      acl: this.access.stats(),
+      users: this.quotas.stats(),
       calls: { started: k.calls, pending: this.calls.size, lateReplies: k.lateReplies },
       connectionsRefused: k.connectionsRefused,
       descriptors: this.descriptors.stats(),
@@ -367,6 +432,13 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
 export async function startBroker(options: BrokerOptions = {}): Promise<Broker> {
   const resolved = resolveOptions(options, options.socket ?? defaultSocketPath());
   const broker = new BrokerCore(resolved);
+  // SPEC §9: a policy that does not load stops the start (EINVAL naming the file); a reload keeps the old one.
+  const dir = resolved.aclDir;
+  if (dir) {
+    const brokerUid = process.geteuid?.() ?? 0;
+    const load = () => loadPolicy(dir, { brokerUid });
+    broker.access = new Access(load(), load, (level, text) => broker.log(level, text));
+  }
   // SPEC §3: stale segments (pools of a broker killed with its clients) are reclaimed at start.
   // With no qcop object in /dev/shm (the usual boot) the sweep's code and the addon stay unloaded.
   if (qcopEntries().length > 0 && nativeAvailable()) {

@@ -25,7 +25,11 @@ export class CallTable<C> {
   private readonly byCaller = new Map<C, Set<Call<C>>>();
   private readonly byReceiver = new Map<C, Set<Call<C>>>();
 
-  constructor(private readonly onExpire: (call: Call<C>) => void) {}
+  constructor(
+    private readonly onExpire: (call: Call<C>) => void,
+    /** Every call ends here once, however it ends (answered, declined, expired, its caller gone). */
+    private readonly onFinish: (call: Call<C>) => void = () => {},
+  ) {}
 
   start(caller: C, requestId: number, channel: string, receivers: Iterable<C>, timeoutMs: number): Call<C> {
     const id = this.next;
@@ -124,6 +128,7 @@ export class CallTable<C> {
     clearTimeout(call.timer);
     unindex(this.byCaller, call.caller, call);
     for (const r of call.waiting) unindex(this.byReceiver, r, call);
+    this.onFinish(call);
   }
 
   private issued(callId: number): boolean {

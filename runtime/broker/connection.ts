@@ -41,6 +41,10 @@ export interface ConnectionHost {
   countProtocolError(conn: Connection): void;
   /** Counts a message dropped for a slow receiver, or a slow receiver disconnected. */
   countSlow(conn: Connection, disconnected: boolean): void;
+  /** SPEC §9: `delta` bytes more (or fewer) queued towards `conn`'s user. */
+  userQueued(conn: Connection, delta: number): void;
+  /** SPEC §9: room for `bytes` more queued towards `conn`'s user. */
+  userQueueFits(conn: Connection, bytes: number): boolean;
   /** Counts a receiver declared stuck (backpressure). */
   countStuck(conn: Connection): void;
   log(level: 'error' | 'warn' | 'info' | 'debug', text: string): void;
@@ -92,7 +96,20 @@ export class Connection {
     /** The peer's kernel-verified credentials, read at accept (local sockets only; broker/peer.ts). */
     readonly peer: PeerIdentity | null = null,
   ) {
-    this.out = new Outbound(stream, host.budget, () => this.progressed());
+    // Queued bytes count against the broker's budget and this user's quota at once.
+    const conn = this;
+    const budget = host.budget;
+    const account = {
+      get queued(): number {
+        return budget.queued;
+      },
+      set queued(v: number) {
+        const delta = v - budget.queued;
+        budget.queued = v;
+        host.userQueued(conn, delta);
+      },
+    };
+    this.out = new Outbound(stream, account, () => this.progressed());
     this.parser = new FrameParser(host.maxFrameBytes, this.partialBudget(host.budget));
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('drain', () => this.onDrain());
@@ -142,7 +159,8 @@ export class Connection {
     if (this.state !== 'open') return false;
     const h = this.host;
     const pressing = h.backpressure && !this.stuck;
-    if (this.queuedBytes + frame.length > (pressing ? 2 * h.maxQueueBytes : h.maxQueueBytes)) {
+    // SPEC §9: past its user's queuedBytes quota a receiver is dropped for like a full one.
+    if (this.queuedBytes + frame.length > (pressing ? 2 * h.maxQueueBytes : h.maxQueueBytes) || !h.userQueueFits(this, frame.length)) {
       this.overflow();
       return false;
     }

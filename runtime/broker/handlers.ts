@@ -6,6 +6,7 @@ import { decodeControl, encodeControl } from '../protocol/control.js';
 import { isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { channelProblem, decodeName, isPattern, messageProblem, printableAscii } from '../protocol/names.js';
+import type { AclAction } from './acl/policy.js';
 import type { BrokerCore as Broker } from './broker.js';
 import { CALL_BYTES } from './budget.js';
 import type { Connection } from './connection.js';
@@ -84,6 +85,13 @@ function tooManyPatterns(c: Connection, f: Frame, name: string, held: boolean, c
   return true;
 }
 
+/** SPEC §9: EACCES for this request when the policy does not let `c` do `action` on `name`. */
+function denied(b: Broker, c: Connection, f: Frame, action: AclAction, name: string, pattern = false): boolean {
+  if (b.access.check(c, action, name, pattern)) return false;
+  c.error('EACCES', `the policy does not let this user ${action} on ${name}`, f.id, f.kind, name);
+  return true;
+}
+
 function result(c: Connection, f: Frame, aux = 0, payload?: Uint8Array): void {
   c.push(encodeFrame(Kind.Result, 0, f.id, aux, '', '', payload));
 }
@@ -124,8 +132,9 @@ const hello: Handler = (b, c, f) => {
 
 const send: Handler = (b, c, f) => {
   const channel = channelOf(c, f, 'concrete');
-  if (channel === null || !messageOk(c, f, channel)) return;
-  let receivers = b.registry.route(channel);
+  if (channel === null || !messageOk(c, f, channel) || denied(b, c, f, 'send', channel)) return;
+  // SPEC §9: a pattern listener receives only channels its user may listen to.
+  let receivers = b.access.filter(b.registry.route(channel), channel);
   // PROTOCOL 2.3 noecho: never back to its sender (a new array: the route is cached).
   if (c.noEcho && receivers.includes(c)) receivers = receivers.filter((r) => r !== c);
   const n = receivers.length;
@@ -161,17 +170,18 @@ const flush: Handler = (_b, c, f) => {
 
 const query: Handler = (b, c, f) => {
   const channel = channelOf(c, f, 'concrete');
-  if (channel !== null) result(c, f, b.registry.route(channel).length > 0 ? 1 : 0);
+  if (channel !== null && !denied(b, c, f, 'watch', channel)) result(c, f, b.access.filter(b.registry.route(channel), channel).length > 0 ? 1 : 0);
 };
 
 const listen: Handler = (b, c, f) => {
   const name = channelOf(c, f, 'listener');
-  if (name === null) return;
+  if (name === null || denied(b, c, f, 'listen', name, isPattern(name))) return;
   if (!c.listening.has(name)) {
     if (c.listening.size >= b.options.maxListeners) {
       return c.error('ELIMIT', `more than ${b.options.maxListeners} listener names on one connection`, f.id, f.kind, name);
     }
     if (tooManyPatterns(c, f, name, b.registry.has(name), b.registry.patternCount, b.options.maxPatterns, 'listener')) return;
+    if (!b.quotas.take(c, 'listeners')) return c.error('ELIMIT', 'this user is at its listener quota', f.id, f.kind, name);
     c.listening.add(name);
     b.registry.add(name, c);
   }
@@ -181,18 +191,22 @@ const listen: Handler = (b, c, f) => {
 const unlisten: Handler = (b, c, f) => {
   const name = channelOf(c, f, 'listener');
   if (name === null) return;
-  if (c.listening.delete(name)) b.registry.remove(name, c);
+  if (c.listening.delete(name)) {
+    b.registry.remove(name, c);
+    b.quotas.give(c, 'listeners');
+  }
   result(c, f);
 };
 
 const watch: Handler = (b, c, f) => {
   const name = channelOf(c, f, 'listener');
-  if (name === null) return;
+  if (name === null || denied(b, c, f, 'watch', name, isPattern(name))) return;
   if (c.watches.size >= b.options.maxWatches) {
     return c.error('ELIMIT', `more than ${b.options.maxWatches} watches on one connection`, f.id, f.kind, name);
   }
   if (f.id === 0 || c.watches.has(f.id)) return c.error('EINVAL', `watch id ${f.id} is zero or in use`, f.id, f.kind, name);
   if (tooManyPatterns(c, f, name, b.watches.has(name), b.watches.patternCount, b.options.maxWatchPatterns, 'watch')) return;
+  if (!b.quotas.take(c, 'watches')) return c.error('ELIMIT', 'this user is at its watch quota', f.id, f.kind, name);
   const w = b.watches.add(c, f.id, name);
   c.watches.set(f.id, w);
   // PROTOCOL 3.7: the current state first, each event marked initial, then the result; a long
@@ -205,20 +219,22 @@ const unwatch: Handler = (b, c, f) => {
   if (w) {
     c.watches.delete(f.aux);
     b.watches.remove(w);
+    b.quotas.give(c, 'watches');
   }
   result(c, f);
 };
 
 const call: Handler = (b, c, f) => {
   const channel = channelOf(c, f, 'concrete');
-  if (channel === null || !messageOk(c, f, channel)) return;
-  const receivers = b.registry.route(channel);
+  if (channel === null || !messageOk(c, f, channel) || denied(b, c, f, 'send', channel)) return;
+  const receivers = b.access.filter(b.registry.route(channel), channel);
   if (receivers.length === 0) return c.error('ENOLISTENER', `nobody listens on ${channel}`, f.id, f.kind, channel);
   // PROTOCOL 6.1: calls in flight are bounded per connection; the connection stays open.
   if (b.calls.inFlight(c) >= b.options.maxCallsInFlight) {
     return c.error('ELIMIT', `more than ${b.options.maxCallsInFlight} calls in flight on one connection`, f.id, f.kind, channel);
   }
   if (overBudget(b, c, f, channel, CALL_BYTES + receivers.length * f.raw.length)) return;
+  if (!b.quotas.take(c, 'callsInFlight')) return c.error('ELIMIT', 'this user is at its quota of calls in flight', f.id, f.kind, channel);
   const timeout = Math.min(f.aux === 0 ? DEFAULT_CALL_TIMEOUT_MS : f.aux, MAX_CALL_TIMEOUT_MS);
   const pending = b.calls.start(c, f.id, channel, receivers, timeout + 1000);
   const raw = f.raw;
@@ -263,7 +279,11 @@ const pool: Handler = (b, c, f) => b.shm.announce(c, f);
 
 const release: Handler = (b, c, f) => b.shm.release(c, f);
 
+/** The channel name under which SPEC §9's `monitor` action covers the broker's figures (docs/ACL.md). */
+export const STATS_CHANNEL = 'qcop/stats';
+
 const stats: Handler = (b, c, f) => {
+  if (denied(b, c, f, 'monitor', STATS_CHANNEL)) return;
   result(c, f, 0, encodeControl(b.stats()));
 };
 

@@ -42,6 +42,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   int('maxMemoryBytes', 'max-memory-bytes', 1 << 20, 2 ** 48, 64 << 20, 'memory budget for queues, partial frames and calls; ENOBUFS past it'),
   { key: 'logLevel', flag: 'log-level', kind: 'choice', values: ['error', 'warn', 'info', 'debug'], default: 'warn', help: 'log lines to stderr: error, warn, info or debug' },
   { key: 'name', flag: 'name', kind: 'text', default: 'qcopd', help: 'broker name shown in welcome and stats' },
+  { key: 'aclDir', flag: 'acl-dir', kind: 'text', default: null, help: 'folder of policy files (docs/ACL.md): who may send, listen, watch, monitor which channels; without it, everyone the socket lets in may do everything' },
   { key: 'noSocket', flag: null, kind: 'bool', default: false, help: 'library only: no Unix socket, only in-process clients' },
   int('shmThreshold', null, 0, 1 << 30, DEFAULT_SHM_THRESHOLD, 'data above this many bytes go through the sender\'s shared-memory pool'),
   int('maxPoolBytes', null, 1 << 16, 2 ** 32 - 1, DEFAULT_MAX_POOL_BYTES, 'largest shared-memory pool one client may announce'),

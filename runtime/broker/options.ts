@@ -44,6 +44,8 @@ export interface BrokerOptions {
   logLevel?: 'error' | 'warn' | 'info' | 'debug';
   /** Name reported in welcome and stats. */
   name?: string;
+  /** Folder of policy files (SPEC §9, docs/ACL.md); without it everything is allowed to whoever the socket lets in. */
+  aclDir?: string;
   /** Do not listen on any socket (only in-process and handed-over connections). */
   noSocket?: boolean;
   /** Data above this many bytes go through the sender's shared-memory pool (default 64 KiB; PROTOCOL 8.1). */

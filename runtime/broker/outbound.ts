@@ -1,6 +1,11 @@
 // One connection's outbound queue: this tick's batch, the writes its stream still holds, and the memory they really take.
 import type { Duplex } from 'node:stream';
-import { BUFFER_OVERHEAD, type MemoryBudget } from './budget.js';
+import { BUFFER_OVERHEAD } from './budget.js';
+
+/** Where a connection's queued bytes are counted: the broker's memory budget, and its user's quota (SPEC §8, §9). */
+export interface QueueAccount {
+  queued: number;
+}
 
 /** A tick's batch up to this size is copied into one buffer and written once. */
 const BATCH_CONCAT_BYTES = 256 * 1024;
@@ -33,7 +38,7 @@ export class Outbound {
 
   constructor(
     private readonly stream: Duplex,
-    private readonly budget: MemoryBudget,
+    private readonly budget: QueueAccount,
     /** Called when a write the stream kept is called back: the receiver made progress (backpressure, connection.ts). */
     private readonly progress: () => void = () => {},
   ) {}

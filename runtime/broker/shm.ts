@@ -16,6 +16,8 @@ export interface ShmHost {
   readonly shmGroup?: number | undefined;
   nextSeq(): number;
   log(level: 'error' | 'warn' | 'info' | 'debug', text: string): void;
+  /** SPEC §9: `bytes` more (or, negative, fewer) shared memory announced by `c`'s user; false (nothing taken) past its quota. */
+  userShm(c: Connection, bytes: number): boolean;
 }
 
 interface Segment { index: number; seg: PoolSegment; name: Buffer; live: number; retired: boolean; shrunk: boolean }
@@ -64,6 +66,7 @@ export class ShmRouter {
       st.pools.delete(f.aux);
       old.retired = true;
       st.poolBytes -= old.seg.size;
+      this.host.userShm(c, -old.seg.size);
       if (old.live === 0) old.seg.close();
       return c.push(encodeFrame(Kind.Result, 0, f.id, 0, '', ''));
     }
@@ -88,6 +91,10 @@ export class ShmRouter {
     if (st.poolBytes + seg.size > this.host.maxPoolBytes) {
       seg.close();
       return c.error('ELIMIT', `a pool above maxPoolBytes (${this.host.maxPoolBytes})`, f.id, f.kind);
+    }
+    if (!this.host.userShm(c, seg.size)) {
+      seg.close();
+      return c.error('ELIMIT', 'this user is at its shared-memory quota (shmBytes)', f.id, f.kind);
     }
     st.poolBytes += seg.size;
     st.pools.set(f.aux, { index: f.aux, seg, name: Buffer.from(seg.name, 'utf8'), live: 0, retired: false, shrunk: false });

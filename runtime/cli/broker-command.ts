@@ -62,6 +62,29 @@ function optionsFrom(args: ParsedArgs): BrokerOptions {
   return o;
 }
 
+/**
+ * `qcop broker --reload`: asks the broker on the socket for its pid (stats) and sends it SIGHUP,
+ * which only its own user or root may. Exit 0 once sent; the broker logs whether the files loaded.
+ */
+async function reloadRunning(args: ParsedArgs): Promise<number> {
+  const { connect } = await import('../client/connect.js');
+  const socket = stringFlag(args, 'socket') ?? defaultSocketPath();
+  const client = await connect({ socket, name: 'qcop-reload' });
+  try {
+    const pid = Number((await client.stats()).pid);
+    if (!Number.isInteger(pid) || pid <= 0) throw new QcopError('EPROTO', `the broker on ${socket} did not say its pid`);
+    try {
+      process.kill(pid, 'SIGHUP');
+    } catch (e) {
+      throw QcopError.fromSystem(e, `signal the broker (pid ${pid}) on ${socket}`);
+    }
+    process.stderr.write(`qcop broker: asked the broker (pid ${pid}) on ${socket} to reload its policy\n`);
+    return 0;
+  } finally {
+    await client.close();
+  }
+}
+
 export const broker: Command = {
   name: 'broker',
   summary: 'Run the broker in the foreground (the same as qcopd). Flags override the --config file.',
@@ -69,6 +92,7 @@ export const broker: Command = {
   flags: {
     ...optionFlags(),
     config: { type: 'string', description: 'JSON file of broker options (docs/CONFIG.md)' },
+    reload: { type: 'boolean', description: 'tell the broker on --socket to re-read its --acl-dir policy (SIGHUP), then exit' },
     // carriers (channels/README.md)
     tcp: { type: 'string', description: 'also listen on TCP at HOST:PORT (a bare port means 127.0.0.1); off by default' },
     'tcp-token': { type: 'string', description: 'token plain-TCP clients must present (else $QCOP_TCP_TOKEN); 16-256 visible characters' },
@@ -85,6 +109,7 @@ export const broker: Command = {
   },
   positionals: { min: 0, max: 0 },
   async run(args) {
+    if (args.flags.reload === true) return reloadRunning(args);
     const options = optionsFrom(args);
     const signal = untilSignal();
     try {
@@ -96,7 +121,11 @@ export const broker: Command = {
         throw err;
       });
       sdNotify(`READY=1\nMAINPID=${process.pid}\nSTATUS=routing on ${b.socketPath}`);
+      // SPEC §9: SIGHUP re-reads the policy (systemd's ExecReload, `qcop broker --reload`).
+      const reload = () => void b.reload();
+      process.on('SIGHUP', reload);
       await signal.promise;
+      process.off('SIGHUP', reload);
       sdNotify('STOPPING=1');
       await Promise.all(carriers.map((c) => c.close()));
       await b.close();

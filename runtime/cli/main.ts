@@ -1,4 +1,5 @@
 // The `qcop` command: a table of commands over the library; exit codes 0 ok, 1 failed, 2 usage (SPEC §4).
+import { acl } from './acl-command.js';
 import { broker } from './broker-command.js';
 import { registered, stats, watch } from './inspect.js';
 import { call, listen, send } from './messaging.js';
@@ -6,7 +7,7 @@ import { shm } from './shm-command.js';
 import { report, runCommand } from './run.js';
 import { CLIENT_FLAGS, GLOBAL_FLAGS, UsageError, helpText, type Command } from './table.js';
 
-const COMMANDS: Command[] = [broker, send, listen, call, registered, watch, stats, shm];
+const COMMANDS: Command[] = [broker, send, listen, call, registered, watch, stats, shm, acl];
 
 function globalHelp(): string {
   const lines = ['usage: qcop [--socket PATH | --url URL] COMMAND [ARGS] [FLAGS]', '', 'Qt QCOP-style messaging: named channels routed by a broker.', '', 'commands:'];

@@ -71,6 +71,8 @@ function fakeHost(overrides: Partial<ConnectionHost> = {}) {
     markDirty: (c) => dirty.add(c),
     countProtocolError: () => {},
     countSlow: (_c, disconnected) => slow.push(disconnected),
+    userQueued: () => {},
+    userQueueFits: () => true,
     log: () => {},
     ...overrides,
   };

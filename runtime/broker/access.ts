@@ -1,0 +1,112 @@
+// SPEC §9 in the broker: the policy of `aclDir` applied to each request, denials counted per user and logged once, reloads.
+import { QUOTA_KEYS, type AclAction, type Identity, type Policy, type Quotas } from './acl/policy.js';
+
+/** Who a connection is, for the policy: its kernel identity, or nobody (a carrier's peer without a configured user). */
+export interface Subject {
+  readonly peer: Identity | null;
+  readonly id: number;
+}
+
+/** Not root, not the broker's user, in no group: only rules for every user (`"*"`) grant it anything. */
+const NOBODY: Identity = Object.freeze({ uid: -1, gid: -1, groups: [] });
+
+const UNLIMITED: Quotas = Object.freeze(Object.fromEntries(QUOTA_KEYS.map((k) => [k, Infinity])) as Record<(typeof QUOTA_KEYS)[number], number>);
+
+/** At most this many (user, action, channel) denials are remembered for logging once each. */
+const LOGGED_LIMIT = 4096;
+
+/**
+ * Without a policy everything is allowed (whoever the socket's mode lets in, SPEC §9). With one,
+ * each request is checked: `check` answers and, for a denial, counts it for the user and logs it
+ * the first time that user is denied that action on that channel.
+ */
+export class Access {
+  private policy: Policy | null;
+  private readonly denied = new Map<number, number>();
+  private readonly logged = new Set<string>();
+  /** Loads that failed since start (the previous policy stayed). */
+  reloadFailures = 0;
+  reloads = 0;
+
+  constructor(
+    policy: Policy | null,
+    private readonly load: (() => Policy) | null,
+    private readonly log: (level: 'warn' | 'info' | 'error', text: string) => void,
+  ) {
+    this.policy = policy;
+  }
+
+  get active(): boolean {
+    return this.policy !== null;
+  }
+
+  identity(c: Subject): Identity {
+    return c.peer ?? NOBODY;
+  }
+
+  /** True when `c` may do `action` on `channel` (a name or, for listen and watch, a pattern). */
+  check(c: Subject, action: AclAction, channel: string, pattern = false): boolean {
+    const p = this.policy;
+    if (!p) return true;
+    const who = this.identity(c);
+    const ok = pattern ? p.mayAny(who, action, channel) : p.allowed(who, action, channel).allowed;
+    if (!ok) this.deny(who, action, channel);
+    return ok;
+  }
+
+  /** The per-user limits of `who` (SPEC §9); unlimited without a policy. */
+  quotaFor(who: Identity): Quotas {
+    return this.policy ? this.policy.quotaFor(who) : UNLIMITED;
+  }
+
+  /** Whether a message on `channel` may reach `c` (per-message filtering of pattern listeners). */
+  listenable(c: Subject, channel: string): boolean {
+    return this.policy === null || this.policy.listenable(this.identity(c), channel);
+  }
+
+  /** The receivers of a message on `channel` that may receive it; the same array when all may. */
+  filter<C extends Subject>(receivers: C[], channel: string): C[] {
+    if (!this.policy || receivers.length === 0) return receivers;
+    let out: C[] | null = null;
+    for (let i = 0; i < receivers.length; i++) {
+      const r = receivers[i]!;
+      const ok = this.listenable(r, channel);
+      if (!ok && out === null) out = receivers.slice(0, i);
+      else if (ok && out !== null) out.push(r);
+    }
+    return out ?? receivers;
+  }
+
+  /** Re-reads the policy (SIGHUP, `qcop broker --reload`); a bad file keeps the old one. True when applied. */
+  reload(): boolean {
+    if (!this.load) return false;
+    try {
+      this.policy = this.load();
+      this.logged.clear();
+      this.reloads++;
+      this.log('info', `acl: policy reloaded (${this.policy.files.length} file(s), ${this.policy.rules.length} rule(s))`);
+      return true;
+    } catch (e) {
+      this.reloadFailures++;
+      this.log('error', `acl: ${(e as Error).message}; the previous policy stays`);
+      return false;
+    }
+  }
+
+  stats(): Record<string, unknown> {
+    const p = this.policy;
+    if (!p) return { enabled: false };
+    return {
+      enabled: true, files: p.files, rules: p.rules.length, reloads: this.reloads, reloadFailures: this.reloadFailures,
+      deniedByUser: Object.fromEntries([...this.denied].map(([uid, n]) => [String(uid), n])),
+    };
+  }
+
+  private deny(who: Identity, action: AclAction, channel: string): void {
+    this.denied.set(who.uid, (this.denied.get(who.uid) ?? 0) + 1);
+    const key = `${who.uid}\0${action}\0${channel}`;
+    if (this.logged.has(key) || this.logged.size >= LOGGED_LIMIT) return;
+    this.logged.add(key);
+    this.log('warn', `acl: denied uid ${who.uid} ${action} on ${channel}`);
+  }
+}
