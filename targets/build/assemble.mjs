@@ -87,6 +87,9 @@ export function writeFiles(profile, outDir, included, version) {
   writeFileSync(join(outDir, 'qcopd.service'), unit);
   const config = JSON.stringify(profile.config, null, 2);
   writeFileSync(join(outDir, 'qcopd.json'), `${config}\n`);
+  // The policy folder the profile's aclDir names, with one file that allows what the socket's group allowed before.
+  mkdirSync(join(outDir, 'acl.d'), { recursive: true });
+  copyFileSync(join(REPO, 'targets/templates/acl-qcop-group.json'), join(outDir, 'acl.d/00-qcop-group.json'));
   const readme = fill(readFileSync(join(REPO, 'targets/templates/README.md'), 'utf8'), {
     name: profile.name,
     description: profile.description,

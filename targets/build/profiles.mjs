@@ -2,9 +2,10 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO } from './bundle.mjs';
+// The broker's one option table (runtime/broker/option-table.ts), as `npm run build` compiled it.
+import { OPTION_BY_KEY } from '../../dist/runtime/broker/option-table.js';
 
 const ARCHES = ['x64', 'arm64', 'arm'];
-const CONFIG_KEYS = ['socket', 'group', 'maxFrameBytes', 'maxQueueBytes', 'slowConsumer', 'maxListeners', 'maxConnections'];
 
 function check(p, file) {
   const bad = (why) => { throw new Error(`${file}: ${why}`); };
@@ -16,7 +17,7 @@ function check(p, file) {
   if (!/^\d+\.\d+\.\d+$/.test(p.minNode || '')) bad('"minNode" must look like 18.0.0');
   if (!Array.isArray(p.channels)) bad('"channels" must be an array');
   if (!(p.budget && Number.isInteger(p.budget.jsBytes))) bad('"budget.jsBytes" must be an integer');
-  for (const k of Object.keys(p.config || {})) if (!CONFIG_KEYS.includes(k)) bad(`config key "${k}" is not a broker option`);
+  for (const k of Object.keys(p.config || {})) if (!OPTION_BY_KEY.has(k)) bad(`config key "${k}" is not a broker option (runtime/broker/option-table.ts)`);
   if (!['drop', 'disconnect'].includes(p.config?.slowConsumer)) bad('config.slowConsumer must be "drop" or "disconnect"');
   return p;
 }
