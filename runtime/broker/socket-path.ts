@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { QcopError } from '../protocol/errors.js';
+import { resolveGroup } from '../shm/ids.js';
 
 const { O_RDONLY, O_DIRECTORY, O_NOFOLLOW } = fs.constants;
 
@@ -17,22 +18,7 @@ export function defaultSocketPath(env: NodeJS.ProcessEnv = process.env): string 
   return `/tmp/qcop-${uid}/qcop.sock`;
 }
 
-/** Resolves a group name or gid to a gid, reading /etc/group for names. */
-export function resolveGroup(group: string | number): number {
-  if (typeof group === 'number') return group;
-  if (/^\d+$/.test(group)) return Number(group);
-  let text = '';
-  try {
-    text = fs.readFileSync('/etc/group', 'utf8');
-  } catch {
-    // fall through to the error below
-  }
-  for (const line of text.split('\n')) {
-    const [name, , gid] = line.split(':');
-    if (name === group && gid) return Number(gid);
-  }
-  throw new QcopError('EINVAL', `group '${group}' does not exist`);
-}
+export { resolveGroup };
 
 function euid(): number {
   return process.geteuid?.() ?? os.userInfo().uid;

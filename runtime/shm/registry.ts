@@ -1,8 +1,9 @@
 // Lifecycle shared by segments and semaphores: create (taking over stale objects), attach, last-detach removal.
 // Who is attached is kept by the kernel: OFD locks on the object's descriptor (header.ts OFD, docs/SHM.md §4).
-import { fchmodSync, fchownSync, fstatSync, readFileSync, readSync, type Stats } from 'node:fs';
+import { fchmodSync, fchownSync, fstatSync, readSync, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native, type NativeApi } from '../native/index.js';
+import { resolveGroup as resolveGid } from './ids.js';
 import { QcopError } from '../protocol/errors.js';
 import { F, HEADER_BYTES, Header, OFD } from './header.js';
 import { currentUid, type ShmKind } from './names.js';
@@ -102,17 +103,9 @@ export function removeIfStale(name: string, kind: ShmKind, strict = false, key =
 }
 
 /** Resolves a group name or id to a gid (-1 for none); EINVAL for an unknown name. */
+/** A group (gid or name) for a new object's group bits; -1 for none. */
 export function resolveGroup(group: number | string | undefined): number {
-  if (group === undefined) return -1;
-  if (typeof group === 'number' && Number.isInteger(group) && group >= 0) return group;
-  if (typeof group === 'string') {
-    if (/^\d+$/.test(group)) return Number(group);
-    for (const line of readFileSync('/etc/group', 'utf8').split('\n')) {
-      const [name, , gid] = line.split(':');
-      if (name === group && gid) return Number(gid);
-    }
-  }
-  throw new QcopError('EINVAL', `unknown group ${String(group)}`);
+  return group === undefined ? -1 : resolveGid(group);
 }
 
 /** Backs the first `length` bytes of a new object with pages now; ENOSPC names what did not fit. */

@@ -4,6 +4,7 @@ import { QcopError } from '../protocol/errors.js';
 import { F, HEADER_BYTES } from './header.js';
 import { SegmentLock, type LockOptions, type LockResult } from './lock.js';
 import { systemName, validateKey } from './names.js';
+import { resolveUser } from './ids.js';
 import { attachEntry, createEntry, releaseEntry, resolveGroup, sys, type CreateOptions, type Entry } from './registry.js';
 
 /** Default largest segment `create` accepts: 1 GiB. */
@@ -23,6 +24,11 @@ export interface SegmentCreateOptions extends CreateOptions {
 export interface AttachOptions {
   /** Map the data PROT_READ: a write through `buffer` is a fatal signal, as in C. */
   readOnly?: boolean;
+  /**
+   * Whose key it is (uid or user name; default this process's user): another user's segment
+   * created with `{ group }` and shared with ours (SPEC §9). Only a file that user owns is attached.
+   */
+  owner?: number | string;
 }
 
 function dataOffset(): number {
@@ -76,7 +82,7 @@ export class SharedMemory {
   static async attach(key: string, opts: AttachOptions = {}): Promise<SharedMemory> {
     validateKey(key);
     const readOnly = opts.readOnly === true;
-    const entry = await attachEntry(systemName('segment', key), 'segment', key, readOnly);
+    const entry = await attachEntry(systemName('segment', key, opts.owner === undefined ? undefined : resolveUser(opts.owner)), 'segment', key, readOnly);
     try {
       const size = entry.header.size;
       const offset = entry.header.get(F.DATA_OFFSET);

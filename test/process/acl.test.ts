@@ -5,7 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { QCOP, cleanup, runCli, tempDir, waitFor } from '../helpers/procs.js';
+import { QCOP, ROOT, cleanup, runCli, tempDir, waitFor } from '../helpers/procs.js';
 import { assertHealthy, scene } from '../hostile/harness.js';
 import { addGroup, addUser, asUser, removeUsers, requireRoot, runAs, type User } from '../hostile/users.js';
 
@@ -134,6 +134,22 @@ test('quotas per user: a at its listener and connection quotas gets ELIMIT; b, u
   for (const p of [...held, many]) p.kill();
   await waitFor(async () => (await users())[String(a.uid)] === undefined, 10000, "a's usage given back when its connections close");
   await assertHealthy(s);
+});
+
+test('shared memory between users: a segment created { group } is attached by a member with { owner }, not by an outsider', async () => {
+  const group = addGroup('grp');
+  const [a, b, c] = [addUser('prd', group.name), addUser('rcv', group.name), addUser('out')];
+  const api = JSON.stringify(path.join(ROOT, 'dist/runtime/index.js'));
+  const creator = asUser(a, process.execPath, ['--input-type=module', '-e',
+    `const { SharedMemory } = await import(${api}); const m = await SharedMemory.create('shared/cfg', 4096, { group: ${group.gid} }); m.buffer.write('hello from a'); console.log(JSON.stringify({ ready: true })); setInterval(() => {}, 1000);`], {}, [group.gid]);
+  await creator.waitJson((v) => v.ready === true, 10000, "a's segment");
+  const attach = (u: User, groups: number[]) => runAs(u, process.execPath, ['--input-type=module', '-e',
+    `const { SharedMemory } = await import(${api}); try { const m = await SharedMemory.attach('shared/cfg', { owner: ${JSON.stringify(a.name)}, readOnly: true }); console.log(JSON.stringify(m.buffer.toString('utf8', 0, 12))); m.detach(); } catch (e) { console.log(JSON.stringify(e.code)); }`], {}, groups);
+  assert.is((await attach(b, [group.gid])).stdout, '"hello from a"', 'a member of the group reads it');
+  assert.is((await attach(c, [])).stdout, '"EACCES"', 'an outsider cannot');
+  const own = await runAs(b, process.execPath, ['--input-type=module', '-e',
+    `const { SharedMemory } = await import(${api}); try { await SharedMemory.attach('shared/cfg'); console.log('"attached"'); } catch (e) { console.log(JSON.stringify(e.code)); }`], {}, [group.gid]);
+  assert.is(own.stdout, '"ENOENT"', 'without owner, b looks for its own key');
 });
 
 test.run();

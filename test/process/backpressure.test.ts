@@ -144,7 +144,8 @@ async function linkedPair(stallMs = 1000) {
 }
 
 test('a link in both directions: a slow receiver on each broker holds back the sender on the other, nothing lost, in order', async () => {
-  const { a, b, stats } = await linkedPair();
+  // A long stallMs: on a loaded machine a live receiver starved of CPU for a second must not count as stuck here.
+  const { a, b, stats } = await linkedPair(5000);
   try {
     const senders = [await spawnClient(a.socket, 'sender-a'), await spawnClient(b.socket, 'sender-b')];
     const slow = [await spawnClient(b.socket, 'slow-b'), await spawnClient(a.socket, 'slow-a')];
