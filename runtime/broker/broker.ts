@@ -25,52 +25,13 @@ import { WatchTable } from './watches.js';
 import { Access } from './access.js';
 import { UserQuotas } from './user-quotas.js';
 import { loadPolicy } from './acl/policy.js';
-import { isPattern } from '../protocol/names.js';
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 
-/** Figures the broker keeps; `stats()` and `qcop stats` report them. */
-export interface BrokerCounters {
-  routed: number;
-  delivered: number;
-  unrouted: number;
-  droppedSlow: number;
-  disconnectedSlow: number;
-  calls: number;
-  stuckReceivers: number;
-  lateReplies: number;
-  protocolErrors: number;
-  connectionsRefused: number;
-}
+import type { Broker, BrokerCounters } from './facade.js';
+import { revoke } from './revoke.js';
 
-/**
- * A running broker, as programs and carriers see it (start one with `startBroker()`): what it was
- * started with, where it listens, taking connections from a carrier, in-process clients, its
- * figures, its log, and closing. Everything else is the core's own (BrokerCore below).
- */
-export interface Broker {
-  readonly options: Readonly<ResolvedOptions>;
-  /** The Unix socket path this broker listens on. */
-  readonly socketPath: string;
-  /** Adds an already connected stream (a carrier's TCP, TLS or serial connection): its id (as stats shows it), or null when refused. */
-  accept(stream: Duplex, transport: string): { readonly id: number } | null;
-  /** A carrier's listening socket reported an error: descriptor exhaustion is counted (SPEC §8). */
-  acceptFailed(err: NodeJS.ErrnoException, where: string): void;
-  /** A client stream connected to this broker inside the same process (`connect({ broker })`). */
-  connectInProcess(): Duplex;
-  /** Adds a carrier's figures to `stats()` under `carriers.<name>`. */
-  addStatsSource(name: string, source: () => Record<string, unknown>): void;
-  /** The broker's figures (what `qcop stats` prints). */
-  stats(): Record<string, unknown>;
-  log(level: 'error' | 'warn' | 'info' | 'debug', text: string): void;
-  /** `'log'` (level, text) for every log line; `'close'` once closed. */
-  on(event: 'log', fn: (level: string, text: string) => void): this;
-  on(event: 'close', fn: () => void): this;
-  /** Re-reads `aclDir` (SPEC §9) and applies it to the connections there are; false (old policy kept, logged) when a file is bad. */
-  reload(): boolean;
-  /** Stops listening, closes every connection, removes the socket file. */
-  close(): Promise<void>;
-}
+export type { Broker, BrokerCounters };
 
 /** The broker's core: routing state and the connection host. Not exported from the package (runtime/index.ts). */
 export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
@@ -134,31 +95,8 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
   /** Re-reads `aclDir` (SIGHUP, `qcop broker --reload`): applied to the connections there are; a bad file keeps the old policy. */
   reload(): boolean {
     if (!this.access.reload()) return false;
-    this.revoke();
+    revoke(this, this.conns);
     return true;
-  }
-
-  /**
-   * After a reload: a listener name or watch the policy no longer allows is removed, and its
-   * client hears EACCES for it (an error frame naming it, PROTOCOL 5.3).
-   */
-  private revoke(): void {
-    for (const c of this.conns) {
-      for (const name of [...c.listening]) {
-        if (this.access.check(c, 'listen', name, isPattern(name))) continue;
-        c.listening.delete(name);
-        this.registry.remove(name, c);
-        this.quotas.give(c, 'listeners');
-        c.error('EACCES', `the policy no longer lets this user listen on ${name}`, 0, Kind.Listen, name);
-      }
-      for (const [id, w] of [...c.watches]) {
-        if (this.access.check(c, 'watch', w.name, isPattern(w.name))) continue;
-        c.watches.delete(id);
-        this.watches.remove(w);
-        this.quotas.give(c, 'watches');
-        c.error('EACCES', `the policy no longer lets this user watch ${w.name}`, id, Kind.Watch, w.name);
-      }
-    }
   }
 
   get maxFrameBytes(): number {
