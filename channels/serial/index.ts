@@ -1,5 +1,5 @@
 // The serial carrier's entry point: one link per `serial` entry of the broker options.
-import { QcopError, type Broker, type BrokerOptions } from '../../runtime/index.js';
+import { QcopError, identityOfUser, type Broker, type BrokerOptions, type PeerIdentity } from '../../runtime/index.js';
 import { SerialLink } from './link.js';
 import { serialOptions } from './options.js';
 import { Port } from './port.js';
@@ -52,17 +52,22 @@ export async function start(broker: Broker, options: BrokerOptions): Promise<{ s
 function serialClientOptions(o: Record<string, unknown>, i: number): ClientLine {
   const at = `serialClients[${i}]`;
   if (!o || typeof o !== 'object') throw new QcopError('EINVAL', `${at} must be an object`);
-  for (const k of Object.keys(o)) if (!['device', 'baud', 'retryMs', 'maxHeldBytes'].includes(k)) throw new QcopError('EINVAL', `${at}: unknown option '${k}'`);
+  for (const k of Object.keys(o)) if (!['device', 'baud', 'retryMs', 'maxHeldBytes', 'user'].includes(k)) throw new QcopError('EINVAL', `${at}: unknown option '${k}'`);
   if (typeof o.device !== 'string' || o.device === '') throw new QcopError('EINVAL', `${at}.device must be a device path`);
   const int = (key: string, def: number, min: number, max: number): number => {
     const v = o[key] ?? def;
     if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) throw new QcopError('EINVAL', `${at}.${key} must be an integer from ${min} to ${max}`);
     return v;
   };
-  return { device: o.device, baud: int('baud', 115200, 50, 4_000_000), retryMs: int('retryMs', 500, 20, 60_000), maxHeldBytes: int('maxHeldBytes', 1 << 20, 4096, 1 << 30) };
+  if (o.user !== undefined && typeof o.user !== 'string' && typeof o.user !== 'number') throw new QcopError('EINVAL', `${at}.user must be a user name or uid`);
+  return {
+    device: o.device, baud: int('baud', 115200, 50, 4_000_000), retryMs: int('retryMs', 500, 20, 60_000), maxHeldBytes: int('maxHeldBytes', 1 << 20, 4096, 1 << 30),
+    user: o.user === undefined ? null : identityOfUser(o.user as string | number),
+  };
 }
 
-interface ClientLine { device: string; baud: number; retryMs: number; maxHeldBytes: number }
+/** One client line, checked; `user`: who its client is under the broker's policy (SPEC §9), null for nobody. */
+interface ClientLine { device: string; baud: number; retryMs: number; maxHeldBytes: number; user: PeerIdentity | null }
 
 /** Keeps a device open and hands each connection a client opens on it to the broker (SERIAL 8). */
 class SerialAcceptor {
@@ -97,7 +102,7 @@ class SerialAcceptor {
     this.counts.opens++;
     const line = new SerialLine(port, (s) => {
       this.counts.accepted++;
-      this.broker.accept(s, 'serial');
+      this.broker.accept(s, 'serial', this.c.user);
     }, this.c.maxHeldBytes, () => this.broker.log('warn', `serial clients: ${this.c.device}: the client sent more than maxHeldBytes (${this.c.maxHeldBytes}) while held back; connection closed`));
     this.port = port;
     this.line = line;

@@ -1,5 +1,5 @@
 // Checks the TCP carrier's broker options once, at start: refuses unsafe or malformed settings.
-import { QcopError, type BrokerOptions } from '../../runtime/index.js';
+import { QcopError, identityOfUser, type BrokerOptions, type PeerIdentity } from '../../runtime/index.js';
 import { isLoopback, parseBrokerUrl, parseListenAddress } from './address.js';
 import { TOKEN_RE } from './preamble.js';
 import { pem } from './tls.js';
@@ -14,6 +14,10 @@ export interface TcpListenOptions {
   /** No token given on a loopback host: generate one at start and leave it for same-user local clients. */
   localToken?: boolean;
   tls?: { cert: Buffer; key: Buffer; ca?: Buffer; requireClientCert: boolean };
+  /** SPEC §9: who a client that presented the token is (`tcpUser`); null: nobody. */
+  tokenUser: PeerIdentity | null;
+  /** SPEC §9: who a client whose verified certificate has this CN is (`tls.users`). */
+  certUsers: Map<string, PeerIdentity>;
 }
 
 const bad = (what: string): never => {
@@ -35,7 +39,7 @@ export function listenOptions(o: BrokerOptions): TcpListenOptions {
   if (typeof o.tcp !== 'string') bad('option tcp must be "HOST:PORT"');
   const { host, port } = parseListenAddress(o.tcp as string);
   const token = checkToken(o.tcpToken ?? process.env.QCOP_TCP_TOKEN, 'the TCP token (tcpToken, --tcp-token or $QCOP_TCP_TOKEN)');
-  const out: TcpListenOptions = { host, port, token };
+  const out: TcpListenOptions = { host, port, token, tokenUser: o.tcpUser === undefined ? null : identityOfUser(o.tcpUser), certUsers: new Map() };
   if (o.tls !== undefined) {
     const t = o.tls;
     if (t === null || typeof t !== 'object' || typeof t.cert !== 'string' || typeof t.key !== 'string') bad('option tls needs { cert, key } file paths');
@@ -45,14 +49,21 @@ export function listenOptions(o: BrokerOptions): TcpListenOptions {
       bad('a TLS listener needs client authentication: option tcpToken (--tcp-token or $QCOP_TCP_TOKEN), or tls.requireClientCert with tls.ca (--tls-require-client-cert --tls-ca FILE)');
     }
     out.tls = { cert: pem(t.cert, 'TLS certificate')!, key: pem(t.key, 'TLS key')!, ca: pem(t.ca, 'TLS CA'), requireClientCert: t.requireClientCert === true };
+    if (t.users !== undefined) {
+      if (t.users === null || typeof t.users !== 'object' || Array.isArray(t.users)) bad('option tls.users must map certificate CNs to user names or uids');
+      if (!t.requireClientCert) bad('option tls.users needs tls.requireClientCert: a CN means something only once the certificate is verified');
+      for (const [cn, user] of Object.entries(t.users)) out.certUsers.set(cn, identityOfUser(user));
+    }
     return out;
   }
   if (token === undefined) {
     if (o.tcpInsecureLoopback) {
       if (!isLoopback(host)) bad(`--tcp-insecure-loopback is only allowed on a loopback host, not ${host}: use a token or TLS`);
     } else if (isLoopback(host)) {
-      // A token is still required; local clients of the same user find the generated one (local-token.ts).
+      // A token is still required; local clients of the same user find the generated one (local-token.ts):
+      // whoever has it is that user, unless tcpUser says otherwise (SPEC §9).
       out.localToken = true;
+      out.tokenUser ??= identityOfUser(process.geteuid?.() ?? 0);
     } else {
       bad(`plain TCP on ${host} needs a token (--tcp-token, config tcpToken or $QCOP_TCP_TOKEN), or TLS (--tls-cert/--tls-key)`);
     }

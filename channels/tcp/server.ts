@@ -14,6 +14,8 @@ interface Peer {
   remote: string;
   transport: 'tcp' | 'tls';
   identity?: string;
+  /** The user it acts as under the broker's policy (SPEC §9), when one is configured. */
+  uid?: number;
 }
 
 /** One listening socket of the broker: `--tcp HOST:PORT`, plain (token) or TLS. */
@@ -117,14 +119,14 @@ export class TcpListener {
     socket.setNoDelay(true);
     socket.setKeepAlive(true, 10_000);
     socket.write(verdictLine(verdict));
-    const conn = this.broker.accept(socket, transport);
+    // SPEC §9: who this client is for the broker's policy: its certificate's user, else the token's, else nobody.
+    const cn = socket instanceof tls.TLSSocket ? peerIdentity(socket) : null;
+    const user = (cn !== null ? this.opts.certUsers.get(cn) : undefined) ?? (this.token !== undefined ? this.opts.tokenUser : null);
+    const conn = this.broker.accept(socket, transport, user);
     if (!conn) return;
     this.accepted++;
-    const peer: Peer = { connection: conn.id, remote, transport };
-    if (socket instanceof tls.TLSSocket) {
-      const id = peerIdentity(socket);
-      if (id) peer.identity = `CN=${id}`;
-    }
+    const peer: Peer = { connection: conn.id, remote, transport, ...(user ? { uid: user.uid } : {}) };
+    if (cn) peer.identity = `CN=${cn}`;
     this.peers.set(socket, peer);
     socket.once('close', () => this.peers.delete(socket));
     this.broker.log('info', `tcp: connection ${conn.id} from ${remote}${peer.identity ? ` (${peer.identity})` : ''}`);

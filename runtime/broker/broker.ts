@@ -18,7 +18,7 @@ import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './opti
 import { Registry } from './registry.js';
 import { ShmRouter } from './shm.js';
 import { Pauses } from './pauses.js';
-import { peerIdentityOf } from './peer.js';
+import { peerIdentityOf, type PeerIdentity } from './peer.js';
 import { Turns } from './turns.js';
 import { claimSocketPath, defaultSocketPath, resolveGroup, setSocketAccess } from './socket-path.js';
 import { WatchTable } from './watches.js';
@@ -169,8 +169,8 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     if (!this.descriptors.acceptFailed(err)) this.log('error', `${where}: ${err.message}`);
   }
 
-  /** Adds an already connected stream (any transport: Unix, TCP, in-process). */
-  accept(stream: Duplex, transport: string): Connection | null {
+  /** Adds an already connected stream; `identity` is who a carrier authenticated (SPEC §9), else the kernel's peer (Unix). */
+  accept(stream: Duplex, transport: string, identity?: PeerIdentity | null): Connection | null {
     if (this.closing) {
       stream.destroy();
       return null;
@@ -189,7 +189,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
       setTimeout(() => stream.destroy(), 1000).unref?.();
       return null;
     }
-    const conn = new Connection(this, stream, this.nextConnId++, transport, this.options.handshakeTimeoutMs, peerIdentityOf(stream, transport));
+    const conn = new Connection(this, stream, this.nextConnId++, transport, this.options.handshakeTimeoutMs, identity ?? peerIdentityOf(stream, transport));
     if (this.nextConnId > 0xfffffff0) this.nextConnId = 1;
     // SPEC §9: the user's connections and new connections per second.
     if (!this.quotas.connect(conn)) {

@@ -1,6 +1,7 @@
 // What programs and carriers see of a running broker (runtime/index.ts exports it); broker.ts's BrokerCore implements it.
 import type { Duplex } from 'node:stream';
 import type { ResolvedOptions } from './options.js';
+import type { PeerIdentity } from './peer.js';
 
 /** Figures the broker keeps; `stats()` and `qcop stats` report them. */
 export interface BrokerCounters {
@@ -26,7 +27,7 @@ export interface Broker {
   /** The Unix socket path this broker listens on. */
   readonly socketPath: string;
   /** Adds an already connected stream (a carrier's TCP, TLS or serial connection): its id (as stats shows it), or null when refused. */
-  accept(stream: Duplex, transport: string): { readonly id: number } | null;
+  accept(stream: Duplex, transport: string, identity?: PeerIdentity | null): { readonly id: number } | null;
   /** A carrier's listening socket reported an error: descriptor exhaustion is counted (SPEC §8). */
   acceptFailed(err: NodeJS.ErrnoException, where: string): void;
   /** A client stream connected to this broker inside the same process (`connect({ broker })`). */

@@ -48,6 +48,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   int('maxPoolBytes', null, 1 << 16, 2 ** 32 - 1, DEFAULT_MAX_POOL_BYTES, 'largest shared-memory pool one client may announce'),
   carrier('tcp', 'also listen on TCP'),
   carrier('tcpToken', 'token plain-TCP clients must present'),
+  carrier('tcpUser', 'the user a TCP client with the token acts as (SPEC §9)'),
   carrier('tcpInsecureLoopback', 'plain TCP without a token, loopback only'),
   carrier('tls', 'TLS for the TCP listener'),
   carrier('links', 'links to other brokers'),

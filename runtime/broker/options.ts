@@ -57,10 +57,12 @@ export interface BrokerOptions {
   tcp?: string;
   /** Shared secret every plain-TCP client must present (else $QCOP_TCP_TOKEN); 16–256 visible ASCII characters. */
   tcpToken?: string;
+  /** SPEC §9: the user (name or uid) a TCP client that presented the token acts as under `aclDir`; default nobody (only `"*"` rules). */
+  tcpUser?: string | number;
   /** Accept plain TCP without a token; refused unless the `tcp` host is loopback. */
   tcpInsecureLoopback?: boolean;
   /** Make the TCP listener TLS: PEM files; `requireClientCert` turns on mutual TLS. */
-  tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean };
+  tls?: { cert: string; key: string; ca?: string; requireClientCert?: boolean; /** SPEC §9: client certificate CN → user it acts as (mutual TLS). */ users?: Record<string, string | number> };
   /** Links to other brokers (`tcp://` or `tls://`): what to export there and import here. */
   links?: LinkOptions[];
   /** Serial links (channels/serial, docs/SERIAL.md). */
@@ -88,7 +90,7 @@ export interface LinkOptions {
 }
 
 /** Options only carriers read (channels/README.md); `resolveOptions` passes them through untouched. */
-export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus';
+export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpUser' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus';
 
 export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group' | CarrierOptionKey>> &
   Pick<BrokerOptions, CarrierOptionKey> & { socket: string; group?: string | number };

@@ -96,6 +96,7 @@ export const broker: Command = {
     // carriers (channels/README.md)
     tcp: { type: 'string', description: 'also listen on TCP at HOST:PORT (a bare port means 127.0.0.1); off by default' },
     'tcp-token': { type: 'string', description: 'token plain-TCP clients must present (else $QCOP_TCP_TOKEN); 16-256 visible characters' },
+    'tcp-user': { type: 'string', description: 'with --acl-dir: the user a TCP client with the token acts as (default: nobody)' },
     'tcp-insecure-loopback': { type: 'boolean', description: 'accept plain TCP without a token (loopback host only)' },
     'tls-cert': { type: 'string', description: 'make the TCP listener TLS: certificate PEM file' },
     'tls-key': { type: 'string', description: 'TLS private key PEM file' },

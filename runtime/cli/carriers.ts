@@ -22,6 +22,7 @@ export function carrierFlags(args: ParsedArgs, o: BrokerOptions): void {
   const list = (k: string) => listFlag(args, k);
   if (str('tcp')) o.tcp = str('tcp');
   if (str('tcp-token')) o.tcpToken = str('tcp-token');
+  if (str('tcp-user')) o.tcpUser = str('tcp-user');
   if (args.flags['tcp-insecure-loopback']) o.tcpInsecureLoopback = true;
   if (str('tls-cert') || str('tls-key')) {
     if (!str('tls-cert') || !str('tls-key')) throw new UsageError('--tls-cert and --tls-key go together');

@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { QCOP, ROOT, cleanup, runCli, tempDir, waitFor } from '../helpers/procs.js';
+import { FIXTURES, Proc, QCOP, ROOT, cleanup, runCli, tempDir, waitFor } from '../helpers/procs.js';
+import { TOKEN, freePort } from '../conformance/net.js';
 import { assertHealthy, scene } from '../hostile/harness.js';
 import { addGroup, addUser, asUser, removeUsers, requireRoot, runAs, type User } from '../hostile/users.js';
 
@@ -150,6 +151,33 @@ test('shared memory between users: a segment created { group } is attached by a 
   const own = await runAs(b, process.execPath, ['--input-type=module', '-e',
     `const { SharedMemory } = await import(${api}); try { await SharedMemory.attach('shared/cfg'); console.log('"attached"'); } catch (e) { console.log(JSON.stringify(e.code)); }`], {}, [group.gid]);
   assert.is(own.stdout, '"ENOENT"', 'without owner, b looks for its own key');
+});
+
+test('a TCP client acts as tcpUser under the policy; without tcpUser it is nobody', async () => {
+  const group = addGroup('grp');
+  const a = addUser('prd', group.name);
+  for (const [tcpUser, allowed] of [[a.name, true], [null, false]] as const) {
+    const dir = policyDir();
+    fs.writeFileSync(path.join(dir, 'tcp.json'), JSON.stringify({ rules: [{ user: a.name, send: ['cam/*'] }] }));
+    const port = await freePort();
+    const s = await scene(['--acl-dir', dir, '--tcp', `127.0.0.1:${port}`, '--tcp-token', TOKEN, ...(tcpUser ? ['--tcp-user', tcpUser] : [])]);
+    const tcp = new Proc(process.execPath, [path.join(FIXTURES, 'client.mjs'), `tcp://127.0.0.1:${port}`, 'tcp-client'], { QCOP_TEST_TOKEN: TOKEN });
+    await tcp.waitJson((v) => v.ev === 'ready', 10000, 'the TCP client');
+    const tags = { n: 0 };
+    const run = async (cmd: Record<string, unknown>) => {
+      const tag = `t${++tags.n}`;
+      tcp.command({ ...cmd, tag });
+      return tcp.waitJson((v) => (v.ev === 'done' || v.ev === 'failed') && v.tag === tag, 10000, String(cmd.op));
+    };
+    await run({ op: 'send', channel: 'cam/frame', message: 'm(int)', data: 1 });
+    await run({ op: 'send', channel: 'x/y', message: 'm(int)', data: 2 });
+    await run({ op: 'flush' });
+    await waitFor(() => tcp.json().some((v) => v.ev === 'error'), 10000, 'the refusal');
+    const refused = tcp.json().filter((v) => v.ev === 'error').map((v) => [v.code, /cam\/frame|x\/y/.exec(v.message)?.[0]]);
+    assert.equal(refused, allowed ? [['EACCES', 'x/y']] : [['EACCES', 'cam/frame'], ['EACCES', 'x/y']], `tcpUser ${tcpUser}`);
+    await assertHealthy(s);
+    await cleanup();
+  }
 });
 
 test.run();
