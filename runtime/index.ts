@@ -5,6 +5,7 @@ export { Listener, Watch, type WatchEvent } from './client/handles.js';
 export { ReceivedMessage } from './client/message.js';
 export { QCopChannel } from './client/qcopchannel.js';
 export { startBroker, type Broker } from './broker/broker.js';
+export type { Carrier } from './broker/facade.js';
 export { identityOfUser, type PeerIdentity } from './broker/peer.js';
 export type { BrokerOptions, SlowConsumerPolicy } from './broker/options.js';
 export { defaultSocketPath } from './broker/socket-path.js';

@@ -1,5 +1,5 @@
 // The D-Bus carrier's entry point: one bridge from the `dbus` broker option. Only this folder loads dbus-next.
-import type { Broker, BrokerOptions } from '../../runtime/index.js';
+import type { Broker, BrokerOptions, Carrier } from '../../runtime/index.js';
 import { DbusBridge, loadDbus } from './bridge.js';
 import { dbusOptions } from './options.js';
 
@@ -13,7 +13,7 @@ export async function prepare(): Promise<void> {
   await loadDbus();
 }
 
-export async function start(broker: Broker, options: BrokerOptions): Promise<{ stats(): Record<string, unknown>; close(): Promise<void> }> {
+export async function start(broker: Broker, options: BrokerOptions): Promise<Carrier> {
   const bridge = new DbusBridge(broker, dbusOptions(options.dbus ?? {}));
   await bridge.start();
   return { stats: () => bridge.stats(), close: () => bridge.close() };

@@ -1,5 +1,5 @@
 // The serial carrier's entry point: one link per `serial` entry of the broker options.
-import { QcopError, identityOfUser, type Broker, type BrokerOptions, type PeerIdentity } from '../../runtime/index.js';
+import { QcopError, identityOfUser, type Broker, type BrokerOptions, type Carrier, type PeerIdentity } from '../../runtime/index.js';
 import { SerialLink } from './link.js';
 import { serialOptions } from './options.js';
 import { Port } from './port.js';
@@ -32,7 +32,7 @@ function clientsOf(options: BrokerOptions): Array<Record<string, unknown>> {
   return options.serialClients ?? [];
 }
 
-export async function start(broker: Broker, options: BrokerOptions): Promise<{ stats(): Record<string, unknown>; close(): Promise<void> }> {
+export async function start(broker: Broker, options: BrokerOptions): Promise<Carrier> {
   check(options);
   const checked = (options.serial ?? []).map((o, i) => serialOptions(o, i));
   const SerialPort = await Port.load();

@@ -1,13 +1,9 @@
-// Message data as carriers see it: decode bytes from another medium, and predict the bytes a client's send() will produce.
-import { Decoder, Encoder } from 'cbor-x';
+// Message data as carriers see it: the one codec of runtime/protocol/data.ts, and the bytes a client's send() produces.
+import { decodeData as decode, encodeData } from '../../runtime/protocol/data.js';
 
-// The same configuration as runtime/protocol/data.ts (which is not public): plain CBOR, no records.
-const codec = new Encoder({ useRecords: false, tagUint8Array: false, mapsAsObjects: true, pack: false });
-const decoder = new Decoder({ useRecords: false, mapsAsObjects: true });
-
-/** Decodes message data; the empty payload is "no data". Throws on bytes that are not CBOR. */
+/** Decodes message data from another medium (a copy: the bytes may be reused); EPROTO for bytes that are not one CBOR item of the dialect. */
 export function decodeData(bytes: Uint8Array): unknown {
-  return bytes.length === 0 ? undefined : decoder.decode(bytes);
+  return decode(bytes, true);
 }
 
 /**
@@ -16,5 +12,5 @@ export function decodeData(bytes: Uint8Array): unknown {
  * broker re-encoded: echo suppression must expect these bytes, not the peer's.
  */
 export function encodedLikeSend(value: unknown): Uint8Array {
-  return value === undefined ? new Uint8Array(0) : codec.encode(value);
+  return encodeData(value);
 }

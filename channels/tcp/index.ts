@@ -1,16 +1,10 @@
 // The TCP carrier's entry point: the broker's TCP/TLS listener and its links, started from broker options.
-import type { Broker, BrokerOptions } from '../../runtime/index.js';
+import type { Broker, BrokerOptions, Carrier } from '../../runtime/index.js';
 import { Link } from './link.js';
 import { linkOptions, listenOptions } from './options.js';
 import { TcpListener } from './server.js';
 
 export { tcpTarget, type TcpTransportOptions } from './dial.js';
-
-/** What every carrier's `start()` returns (channels/README.md). */
-export interface Carrier {
-  stats(): Record<string, unknown>;
-  close(): Promise<void>;
-}
 
 /** Checks the options without opening anything (files are read, addresses parsed). */
 export function check(options: BrokerOptions): void {

@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import type { Duplex } from 'node:stream';
-import { Flag, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { BASE_FEATURES, Flag, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { encodeFrame, type Frame } from '../protocol/frame.js';
 import { QcopError } from '../protocol/errors.js';
 import { nativeAvailable } from '../native/index.js';
@@ -281,7 +281,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
       broker: o.name,
       pid: process.pid,
       version: PROTOCOL_VERSION,
-      features: this.shm.enabled ? ['lost', 'call', 'watch', 'noecho', 'shm'] : ['lost', 'call', 'watch', 'noecho'],
+      features: [...BASE_FEATURES, 'noecho', ...(this.shm.enabled ? ['shm'] : [])],
       maxFrameBytes: o.maxFrameBytes,
       maxListeners: o.maxListeners,
       maxWatches: o.maxWatches,

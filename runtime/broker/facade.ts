@@ -45,3 +45,9 @@ export interface Broker {
   /** Stops listening, closes every connection, removes the socket file. */
   close(): Promise<void>;
 }
+
+/** What every carrier's `start()` returns (channels/README.md): its figures for `stats().carriers`, and stopping it. */
+export interface Carrier {
+  stats(): Record<string, unknown>;
+  close(): Promise<void>;
+}

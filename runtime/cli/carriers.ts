@@ -1,5 +1,6 @@
 // The optional carriers of `qcop broker` (channels/README.md): their flags, and loading them only when configured.
 import type { Broker } from '../broker/broker.js';
+import type { Carrier } from '../broker/facade.js';
 import type { BrokerOptions } from '../broker/options.js';
 import { UsageError, listFlag, stringFlag, type ParsedArgs } from './table.js';
 
@@ -12,10 +13,6 @@ const CARRIERS: Array<{ name: string; wanted(o: BrokerOptions): boolean; spec: s
   { name: 'dbus', wanted: (o) => o.dbus !== undefined, spec: '../../channels/dbus/index.js' },
 ];
 
-interface Carrier {
-  stats(): Record<string, unknown>;
-  close(): Promise<void>;
-}
 
 export function carrierFlags(args: ParsedArgs, o: BrokerOptions): void {
   const str = (k: string) => stringFlag(args, k);

@@ -1,5 +1,5 @@
 // The client's side of large messages by descriptor: whether shm is usable, the pool, descriptors in and out (PROTOCOL 8).
-import { DEFAULT_MAX_POOL_BYTES, DEFAULT_SHM_THRESHOLD, HEADER_SIZE, MSG_DESCRIPTOR_BYTES, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
+import { BASE_FEATURES, DEFAULT_MAX_POOL_BYTES, DEFAULT_SHM_THRESHOLD, HEADER_SIZE, MSG_DESCRIPTOR_BYTES, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
 import { QcopError } from '../protocol/errors.js';
 import { loadNative } from '../native/index.js';
 import { SendPool, ViewCache, type Slot } from './pool.js';
@@ -42,7 +42,7 @@ export class ShmLink {
   /** Features for Hello: `shm` only when this process can map memory and the broker is on this host. */
   helloFeatures(): string[] {
     this.offered = this.opts.shm !== false && this.local && this.reason() === null;
-    return this.offered ? ['lost', 'call', 'watch', 'shm'] : ['lost', 'call', 'watch'];
+    return this.offered ? [...BASE_FEATURES, 'shm'] : [...BASE_FEATURES];
   }
 
   /** Takes the broker's answer (PROTOCOL 8.1): shm is on when both sides offered it. */

@@ -83,7 +83,11 @@ export const DEFAULT_CALL_TIMEOUT_MS = 5000;
 export const MAX_CALL_TIMEOUT_MS = 24 * 3600 * 1000;
 
 /** Feature names a peer may announce in Hello/Welcome (PROTOCOL 2.3). */
-export const FEATURES = ['lost', 'call', 'watch', 'shm'] as const;
+export const FEATURES = ['lost', 'call', 'watch', 'noecho', 'shm'] as const;
+export type Feature = (typeof FEATURES)[number];
+
+/** The features every peer of this version announces; `noecho` (client, on request) and `shm` (when usable) are added to them. */
+export const BASE_FEATURES: readonly Feature[] = ['lost', 'call', 'watch'];
 
 /** Data above this many bytes go through the sender's shared-memory pool (PROTOCOL 8.1). */
 export const DEFAULT_SHM_THRESHOLD = 64 << 10;
