@@ -1,5 +1,6 @@
 // SPEC §9 in the broker: the policy of `aclDir` applied to each request, denials counted per user and logged once, reloads.
-import { QUOTA_KEYS, type AclAction, type Identity, type Policy, type Quotas } from './acl/policy.js';
+// Types only: a broker without aclDir never loads the policy code (startBroker imports it on demand).
+import type { AclAction, Identity, Policy, Quotas } from './acl/policy.js';
 
 /** Who a connection is, for the policy: its kernel identity, or nobody (a carrier's peer without a configured user). */
 export interface Subject {
@@ -10,7 +11,9 @@ export interface Subject {
 /** Not root, not the broker's user, in no group: only rules for every user (`"*"`) grant it anything. */
 const NOBODY: Identity = Object.freeze({ uid: -1, gid: -1, groups: [] });
 
-const UNLIMITED: Quotas = Object.freeze(Object.fromEntries(QUOTA_KEYS.map((k) => [k, Infinity])) as Record<(typeof QUOTA_KEYS)[number], number>);
+const UNLIMITED: Quotas = Object.freeze({
+  connections: Infinity, connectionsPerSecond: Infinity, listeners: Infinity, watches: Infinity, callsInFlight: Infinity, queuedBytes: Infinity, shmBytes: Infinity,
+});
 
 /** At most this many (user, action, channel) denials are remembered for logging once each. */
 const LOGGED_LIMIT = 4096;

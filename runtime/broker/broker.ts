@@ -24,7 +24,6 @@ import { claimSocketPath, defaultSocketPath, resolveGroup, setSocketAccess } fro
 import { WatchTable } from './watches.js';
 import { Access } from './access.js';
 import { UserQuotas } from './user-quotas.js';
-import { loadPolicy } from './acl/policy.js';
 
 const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 
@@ -373,6 +372,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   // SPEC §9: a policy that does not load stops the start (EINVAL naming the file); a reload keeps the old one.
   const dir = resolved.aclDir;
   if (dir) {
+    const { loadPolicy } = await import('./acl/policy.js');
     const brokerUid = process.geteuid?.() ?? 0;
     const load = () => loadPolicy(dir, { brokerUid });
     broker.access = new Access(load(), load, (level, text) => broker.log(level, text));

@@ -2,7 +2,6 @@
 import * as fs from 'node:fs';
 import type { Duplex } from 'node:stream';
 import { native, nativeAvailable } from '../native/index.js';
-import { Accounts } from './acl/accounts.js';
 
 /** Who is at the other end: uid, primary gid, supplementary groups and pid, as the kernel says. */
 export interface PeerIdentity { pid: number; uid: number; gid: number; groups: number[] }
@@ -39,12 +38,3 @@ export function groupsOf(pid: number): number[] {
   }
 }
 
-/**
- * The identity a carrier gives the connections it authenticated for `user` (a name or uid from
- * /etc/passwd; SPEC §9: a TCP token, a client certificate, a serial line): its uid, primary gid
- * and supplementary groups; pid 0 (not a local process). EINVAL for an unknown user.
- */
-export function identityOfUser(user: string | number): PeerIdentity {
-  const id = new Accounts().identityOf(String(user));
-  return { pid: 0, uid: id.uid, gid: id.gid, groups: id.groups };
-}

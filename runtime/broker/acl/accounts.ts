@@ -1,6 +1,7 @@
 // User and group names of the system (/etc/passwd, /etc/group) resolved to ids for the access policy (SPEC §9); no dependency, paths injectable.
 import * as fs from 'node:fs';
 import { QcopError } from '../../protocol/errors.js';
+import type { PeerIdentity } from '../peer.js';
 
 /** Who asks, as the kernel says (SO_PEERCRED at accept): uid, primary gid, supplementary groups. */
 export interface Identity {
@@ -146,4 +147,14 @@ export class Accounts {
     for (const g of this.groups()) if (g.members.includes(entry.name)) groups.add(g.gid);
     return { name: entry.name, uid: entry.uid, gid: entry.gid, groups: [...groups].sort((a, b) => a - b) };
   }
+}
+
+/**
+ * The identity a carrier gives the connections it authenticated for `user` (a name or uid from
+ * /etc/passwd; SPEC §9: a TCP token, a client certificate, a serial line): its uid, primary gid
+ * and supplementary groups; pid 0 (not a local process). EINVAL for an unknown user.
+ */
+export function identityOfUser(user: string | number): PeerIdentity {
+  const id = new Accounts().identityOf(String(user));
+  return { pid: 0, uid: id.uid, gid: id.gid, groups: id.groups };
 }
