@@ -10,7 +10,7 @@ import { BENCH, ROOT, cleanupSync, installSignalCleanup, killAllSync, tmpDir } f
 import { renderMarkdown } from './lib/report.mjs';
 import { rotate, summarizeRuns } from './lib/stats.mjs';
 import { renderSweepSvg } from './lib/svg.mjs';
-import { QCOPD_NODE_ARGS, SYSTEMS, buildBundle, probeShm, restoreShm } from './lib/systems.mjs';
+import { ACL_RULES, QCOPD_NODE_ARGS, SYSTEMS, aclUser, buildBundle, prepareAcl, probeShm, restoreAcl, restoreShm } from './lib/systems.mjs';
 import S1 from './scenarios/s1-roundtrip.mjs';
 import S2 from './scenarios/s2-fanout.mjs';
 import S3 from './scenarios/s3-large.mjs';
@@ -51,6 +51,9 @@ if (args.rerender) {
   const ran = Object.values(saved.scenarios).some((r) => r.runs.some((x) => x.system === 'qcop-shm' && x.metrics));
   saved.meta.shm ??= { ok: ran, why: ran ? '' : 'not available yet (not recorded)' };
   restoreShm(saved.meta.shm);
+  const ranAcl = Object.values(saved.scenarios).some((r) => r.runs.some((x) => x.system === 'qcop-acl' && x.metrics));
+  saved.meta.acl ??= { ok: ranAcl, why: ranAcl ? '' : 'not measured (these results have no qcop-acl runs)' };
+  restoreAcl(saved.meta.acl);
   const ctx = {};
   for (const sc of SCENARIOS) {
     const r = saved.scenarios[sc.id];
@@ -114,6 +117,12 @@ try {
   if (selected.some((s) => s.variants(plan).some((v) => v.system === 'qcop-bundle'))) {
     const built = buildBundle(path.join(tmpDir(), 'targets'));
     log(`bench: board bundle: ${built ?? SYSTEMS['qcop-bundle'].why}`);
+    totalRuns = countRuns();
+  }
+  if (selected.some((s) => s.variants(plan).some((v) => v.system === 'qcop-acl'))) {
+    const acl = await prepareAcl();
+    results.meta.acl = { ok: acl.ok, why: acl.why, user: acl.user };
+    log(`bench: qcop with a ${ACL_RULES}-rule policy: ${acl.ok ? `available, measured as qcop-acl with its clients running as ${aclUser()}` : acl.why}`);
     totalRuns = countRuns();
   }
   if (selected.some((s) => s.id === 'S3' || s.id === 'S6')) {

@@ -134,13 +134,18 @@ export async function waitAccepting(socketPath, t0, child, timeoutMs = 10000) {
   }
 }
 
-/** A benchmark worker process (bench/worker/worker.mjs) driven over IPC. */
+/**
+ * A benchmark worker process (bench/worker/worker.mjs) driven over IPC. `as` = { uid, gid } starts
+ * it as that user (child_process: setgid, setuid, no supplementary groups; the coordinator must be
+ * root): qcop-acl's clients, so that the broker's policy applies to them.
+ */
 export class Worker {
-  constructor(cfg) {
+  constructor(cfg, as = {}) {
     this.cfg = cfg;
     this.inbox = [];
     this.waiters = [];
-    this.child = track(fork(WORKER, [JSON.stringify(cfg)], { cwd: ROOT, execArgv: WORKER_NODE_ARGS, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] }));
+    const ids = as.uid === undefined ? {} : { uid: as.uid, gid: as.gid };
+    this.child = track(fork(WORKER, [JSON.stringify(cfg)], { cwd: ROOT, execArgv: WORKER_NODE_ARGS, stdio: ['ignore', 'ignore', 'inherit', 'ipc'], ...ids }));
     this.child.on('message', (m) => {
       const i = this.waiters.findIndex((w) => w.ev === m.ev);
       if (i >= 0) this.waiters.splice(i, 1)[0].resolve(m);
@@ -184,9 +189,9 @@ export class Worker {
   }
 }
 
-/** Starts workers: all must be ready (listening or subscribed) before any links to its peers. */
-export async function startWorkers(cfgs) {
-  const ws = cfgs.map((c) => new Worker(c));
+/** Starts workers (as the user `as` = { uid, gid } when given): all must be ready (listening or subscribed) before any links to its peers. */
+export async function startWorkers(cfgs, as = {}) {
+  const ws = cfgs.map((c) => new Worker(c, as));
   try {
     await Promise.all(ws.map((w) => w.next('ready')));
     await Promise.all(ws.map((w) => w.ask('link', 'linked')));

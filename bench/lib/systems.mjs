@@ -1,7 +1,8 @@
 // The systems under test: how each one's broker starts, and how a worker reaches a channel's receivers.
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { BENCH, ROOT, nowNs, sockPath, spawnServer, startWorkers, stopGracefully, waitAccepting } from './procs.mjs';
+import { BENCH, ROOT, nowNs, sockPath, spawnServer, startWorkers, stopGracefully, tmpDir, waitAccepting } from './procs.mjs';
 
 export const QCOPD = path.join(ROOT, 'bin/qcopd.js');
 export const RAW_BROKER = path.join(BENCH, 'baseline/raw-broker.mjs');
@@ -34,11 +35,137 @@ export function buildBundle(outDir) {
   return bundle.qcopd;
 }
 
+/**
+ * `qcop-acl` is `qcop` with a policy (docs/ACL.md) that applies to its clients: qcopd (root) gets
+ * `--acl-dir` with ACL_RULES rules, the one granting the bench's channels last, and `--group` of the
+ * clients' user; the workers run as the unprivileged user `nobody` (root and the broker's own user
+ * skip the policy, so clients running as root would measure nothing). `prepareAcl()` writes the
+ * policy and probes (bench/worker/acl-probe.mjs, as that user) that the policy is enforced.
+ */
+export const ACL_USER = 'nobody';
+export const ACL_RULES = 20;
+const acl = { ok: false, why: 'not available: not prepared', user: null, dir: '', sockDir: '' };
+
+/** { name, uid, gid, group } of `name` from /etc/passwd and /etc/group, or null. */
+function account(name) {
+  const fields = (file) => {
+    try {
+      return fs.readFileSync(file, 'utf8').split('\n').map((l) => l.split(':'));
+    } catch {
+      return [];
+    }
+  };
+  const u = fields('/etc/passwd').find((f) => f[0] === name && f.length >= 4);
+  if (!u) return null;
+  const uid = Number(u[2]);
+  const gid = Number(u[3]);
+  if (!Number.isInteger(uid) || !Number.isInteger(gid)) return null;
+  const g = fields('/etc/group').find((f) => f.length >= 3 && Number(f[2]) === gid);
+  return { name, uid, gid, group: g ? g[0] : String(gid) };
+}
+
+/**
+ * The policy of qcop-acl, ACL_RULES rules in three files as a board would have them: 19 that do not
+ * grant the bench user its channels (other users and groups, or the bench user's own group and
+ * every user on other channels; some near misses on `bench/...`), then, last of the last file, the
+ * rule that does. Decisions are cached, so the walk over the rules is paid once per (user, action,
+ * channel); what every message pays is the cached lookup. Other users are uids and gids (they need
+ * not exist), except `daemon`, so the files load on any usual Linux.
+ */
+export function aclPolicy(user) {
+  const files = {
+    '10-system.json': [
+      { user: 'daemon', send: ['QPE/System', 'QPE/Broadcast/*'], listen: ['QPE/System'], watch: ['*'] },
+      { user: '1001', send: ['cam/*'], listen: ['QPE/Camera'], watch: ['cam/*'], comment: 'camera daemon' },
+      { user: '1002', send: ['audio/*', 'QPE/AudioVolume'], listen: ['QPE/AudioVolume', 'audio/ctl'], comment: 'audio daemon' },
+      { user: '1003', send: ['net/*'], listen: ['QPE/Network', 'net/ctl/*'], comment: 'network daemon' },
+      { user: '1004', send: ['power/*', 'QPE/Broadcast/lowBattery'], listen: ['QPE/Power'], comment: 'power daemon' },
+      { user: '*', listen: ['QPE/Broadcast/*'], watch: ['QPE/Application/*'] },
+      { group: user.group, send: ['apps/shared/log'], listen: ['apps/shared/*'] },
+    ],
+    '30-apps.json': [
+      { user: '1010', send: ['QPE/System', 'QPE/Camera', 'QPE/Application/*'], listen: ['QPE/Application/ui', 'ui/*', 'cam/*'], watch: ['*'], monitor: ['ui/*'], comment: 'launcher UI' },
+      { group: '2000', send: ['QPE/Camera', 'apps/*'], listen: ['cam/preview/*', 'apps/*'], watch: ['apps/*'], comment: 'every app' },
+      { user: '1011', send: ['apps/weather/*'], listen: ['apps/weather/*', 'QPE/Application/weather'] },
+      { user: '1012', send: ['apps/mail/*'], listen: ['apps/mail/*', 'QPE/Application/mail'] },
+      { user: '1013', send: ['apps/player/*', 'audio/stream'], listen: ['apps/player/*', 'QPE/Application/player'] },
+      { user: '1014', send: ['apps/clock/*'], listen: ['QPE/Application/clock', 'QPE/Alarm'] },
+      { group: '2001', send: ['sensors/*'], listen: ['sensors/ctl'], watch: ['sensors/*'], comment: 'sensor daemons' },
+      { user: '1015', send: ['apps/logger/*'], listen: ['sensors/*'] },
+    ],
+    '90-bench.json': [
+      { user: '1020', send: ['bench/other'], listen: ['bench/other/*'] },
+      { group: '2002', send: ['bench/*'], listen: ['bench/*'], watch: ['bench/*'] },
+      { user: '1021', monitor: ['*'] },
+      { user: '*', send: ['log/*'] },
+      { user: user.name, send: ['bench/*'], listen: ['bench/ping', 'bench/pong', 'bench/fan'], watch: ['bench/*'], comment: 'the bench clients: last, so finding it walks every rule before it' },
+    ],
+  };
+  return Object.fromEntries(Object.entries(files).map(([name, rules]) => [name, { comment: 'qcop bench (qcop-acl)', rules }]));
+}
+
+/**
+ * Sets qcop-acl up, or says why it is not available: the bench must be root (to start its clients
+ * as ACL_USER), ACL_USER must exist, the policy is written into the temp folder, the temp folder
+ * made traversable (0711) so that user reaches the socket folder (qcopd gives it to the user's
+ * group, 0750), and a probe run as that user must find the policy enforced.
+ */
+export async function prepareAcl() {
+  const euid = process.geteuid?.();
+  if (euid !== 0) {
+    acl.ok = false;
+    acl.why = `not available: the bench runs as uid ${euid ?? '?'}, not root; root and the broker's own user skip the policy, so its clients must run as another user (${ACL_USER}), which only root can start`;
+    return { ...acl };
+  }
+  const user = account(ACL_USER);
+  if (!user) {
+    acl.ok = false;
+    acl.why = `not available: no user ${ACL_USER} in /etc/passwd to run the clients as`;
+    return { ...acl };
+  }
+  acl.user = user;
+  acl.dir = path.join(tmpDir(), 'acl.d');
+  acl.sockDir = path.join(tmpDir(), 'acl');
+  let broker = null;
+  try {
+    fs.mkdirSync(acl.dir, { recursive: true, mode: 0o755 });
+    for (const [name, body] of Object.entries(aclPolicy(user))) fs.writeFileSync(path.join(acl.dir, name), JSON.stringify(body, null, 1) + '\n', { mode: 0o644 });
+    fs.chmodSync(tmpDir(), 0o711);
+    acl.ok = true; // for startBroker; the probe decides
+    broker = await startBroker('qcop-acl');
+    const probe = spawnSync(process.execPath, [path.join(BENCH, 'worker/acl-probe.mjs'), broker.socket, String(user.uid)], { cwd: ROOT, encoding: 'utf8', timeout: 10000, uid: user.uid, gid: user.gid });
+    if (probe.error) throw probe.error;
+    const r = JSON.parse(probe.stdout.trim().split('\n').pop() || '{}');
+    acl.ok = r.enforced === true;
+    acl.why = acl.ok ? '' : `not available: ${r.why || probe.stderr.trim().split('\n').pop() || `the probe run as ${user.name} printed nothing`}`;
+  } catch (err) {
+    acl.ok = false;
+    acl.why = `not available: probe failed (${err.message})`;
+  } finally {
+    await stopGracefully(broker?.child);
+  }
+  return { ...acl };
+}
+
+/** Sets the verdict of prepareAcl again (re-rendering a saved run). */
+export function restoreAcl(state) {
+  acl.ok = state.ok === true;
+  acl.why = state.why ?? '';
+  acl.user = state.user ?? null;
+}
+
+/** Who qcop-acl's clients run as, for captions: "nobody (uid 65534, gid 65534 nogroup)". */
+export function aclUser() {
+  const u = acl.user;
+  return u ? `${u.name} (uid ${u.uid}, gid ${u.gid} ${u.group})` : ACL_USER;
+}
+
 /** The node arguments that start a qcop broker of `system` (bin/qcopd.js, or the board bundle's qcopd.js). */
 export const qcopdCommand = (system) => [...QCOPD_NODE_ARGS, system === 'qcop-bundle' ? bundle.qcopd : QCOPD];
 
 export const SYSTEMS = {
   qcop: { label: 'qcop', broker: true, available: () => true },
+  'qcop-acl': { label: `qcop, ${ACL_RULES}-rule policy, unprivileged clients`, broker: true, available: () => acl.ok, get why() { return acl.why; } },
   'qcop-bundle': { label: 'qcop, board bundle', broker: true, available: () => bundle.qcopd !== '', get why() { return bundle.why; } },
   'qcop-shm': { label: 'qcop shm', broker: true, available: () => shm.ok, get why() { return shm.why; } },
   'qcop-loan': { label: 'qcop shm, loan (written in place)', broker: true, available: () => shm.ok, get why() { return shm.why; } },
@@ -75,8 +202,10 @@ export function restoreShm(state) {
 /** Starts the broker a system needs (none for raw-p2p); returns { socket, child, readyMs }. */
 export async function startBroker(system, { maxQueueBytes } = {}) {
   if (!SYSTEMS[system].broker) return { socket: null, child: null, readyMs: 0 };
-  const socket = sockPath(system);
+  // qcop-acl's sockets live in their own folder, which qcopd gives to the clients' group (0750).
+  const socket = system === 'qcop-acl' ? path.join(acl.sockDir, path.basename(sockPath(system))) : sockPath(system);
   const args = system === 'raw-broker' ? [RAW_BROKER, socket] : [...qcopdCommand(system), '--socket', socket];
+  if (system === 'qcop-acl') args.push('--acl-dir', acl.dir, '--group', acl.user.group);
   if (maxQueueBytes && system !== 'raw-broker') args.push('--max-queue-bytes', String(maxQueueBytes));
   const t0 = nowNs();
   const child = spawnServer(args);
@@ -119,7 +248,8 @@ export async function withRun(system, nodes, body, brokerOptions) {
   const broker = await startBroker(system, brokerOptions);
   let workers = [];
   try {
-    workers = await startWorkers(workerConfigs(system, broker.socket, nodes));
+    // qcop-acl: the clients run as the unprivileged user, so the policy applies to them.
+    workers = await startWorkers(workerConfigs(system, broker.socket, nodes), system === 'qcop-acl' ? { uid: acl.user.uid, gid: acl.user.gid } : {});
     const w = Object.fromEntries(workers.map((x) => [x.cfg.name, x]));
     return await body({ w, broker });
   } finally {

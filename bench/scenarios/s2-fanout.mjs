@@ -2,7 +2,8 @@
 import { cell, med, ratioCell, target, times } from '../lib/cells.mjs';
 import { cont, cpuOf, memorySampler, stop } from '../lib/procs.mjs';
 import { fmt } from '../lib/stats.mjs';
-import { withRun } from '../lib/systems.mjs';
+import { ACL_RULES, SYSTEMS, withRun } from '../lib/systems.mjs';
+import { aclNote, aclTarget } from './s1-roundtrip.mjs';
 
 const FAN = 'bench/fan';
 
@@ -71,30 +72,33 @@ export default {
   id: 'S2',
   title: 'Fan-out 1 → 4, 64 B',
   what: 'one sender bursts 64-byte messages as fast as flow control allows (send() false → wait for drain) to 4 receiving processes',
-  variants: () => ['qcop', 'qcop-bundle', 'raw-broker', 'raw-p2p'].map((s) => ({ key: s, system: s })),
+  variants: () => ['qcop', 'qcop-acl', 'qcop-bundle', 'raw-broker', 'raw-p2p'].map((s) => ({ key: s, system: s })),
   run: (v, plan) => fanoutRun(v.system, { count: plan.s2.count, warmup: plan.s2.warmup, idleMs: plan.idleMs }),
   brief: (m) => `${fmt(m.rate, 'msg/s')} per receiver (slowest ${fmt(m.minRate, 'msg/s')}) over ${m.seconds.toFixed(1)} s, lost ${m.lost}${m.peakRss ? `, broker peak RSS ${fmt(m.peakRss, 'bytes')}` : ''}`,
   report(summary, plan) {
     const rb = summary['raw-broker'] ?? {};
-    const rows = ['qcop', 'qcop-bundle', 'raw-broker', 'raw-p2p'].map((v) => {
+    const rows = ['qcop', 'qcop-acl', 'qcop-bundle', 'raw-broker', 'raw-p2p'].map((v) => {
+      if (!SYSTEMS[v].available()) return [v, SYSTEMS[v].why, '', '', '', '', '', ''];
       const s = summary[v] ?? {};
       return [v, cell(s.rate, 'msg/s'), ratioCell(s.rate, rb.rate), cell(s.minRate, 'msg/s'), cell(s.sendRate, 'msg/s'), cell(s.seconds, 's'), cell(s.lost, 'count'), cell(s.lostTold, 'count')];
     });
-    const cpuRows = ['qcop', 'raw-broker', 'raw-p2p'].map((v) => {
+    const cpuRows = ['qcop', ...(SYSTEMS['qcop-acl'].available() ? ['qcop-acl'] : []), 'raw-broker', 'raw-p2p'].map((v) => {
       const s = summary[v] ?? {};
       const total = (s.cpuSender?.median ?? 0) + (s.cpuBroker?.median ?? 0) + 4 * (s.cpuReceiver?.median ?? NaN);
       return [v, cell(s.cpuSender, 'µs'), v === 'raw-p2p' ? 'n/a' : cell(s.cpuBroker, 'µs'), cell(s.cpuReceiver, 'µs'), cell({ median: total, n: 1 }, 'µs')];
     });
     const r = med(summary, 'qcop', 'rate') / med(summary, 'raw-broker', 'rate');
     const rBundle = med(summary, 'qcop-bundle', 'rate') / med(summary, 'raw-broker', 'rate');
-    const lostMax = Math.max(summary.qcop?.lost?.max ?? NaN, summary['qcop-bundle']?.lost?.max ?? 0);
-    const shortest = Math.min(summary.qcop?.seconds?.min ?? NaN, summary['qcop-bundle']?.seconds?.min ?? Infinity);
+    const rAcl = med(summary, 'qcop-acl', 'rate') / med(summary, 'qcop', 'rate');
+    const lostMax = Math.max(summary.qcop?.lost?.max ?? NaN, summary['qcop-bundle']?.lost?.max ?? 0, summary['qcop-acl']?.lost?.max ?? 0);
+    const shortest = Math.min(summary.qcop?.seconds?.min ?? NaN, summary['qcop-bundle']?.seconds?.min ?? Infinity, summary['qcop-acl']?.seconds?.min ?? Infinity);
     const us = (v, k) => med(summary, v, k).toFixed(1);
     const sum = (v) => (med(summary, v, 'cpuSender') + med(summary, v, 'cpuBroker') + 4 * med(summary, v, 'cpuReceiver')).toFixed(1);
     const why = `CPU per message on 2 shared cores: qcop ${sum('qcop')} µs against raw-broker ${sum('raw-broker')} µs (sender ${us('qcop', 'cpuSender')} vs ${us('raw-broker', 'cpuSender')}, broker ${us('qcop', 'cpuBroker')} vs ${us('raw-broker', 'cpuBroker')}, each receiver ${us('qcop', 'cpuReceiver')} vs ${us('raw-broker', 'cpuReceiver')}): the client library's work per message (names checked and written, CBOR encoded and copied into a frame; on receipt names decoded, listeners looked up, a ReceivedMessage built, CBOR decoded)`;
+    const whyAcl = `per message the broker asks the policy 5 times more than without one (allowed(send) for the sender, listenable for each of the 4 receivers); each answer is cached (the ${ACL_RULES} rules are walked once per user, action and channel), but finding it builds a string key (identity, action, channel) and hashes it for a Map lookup, each time (a broker profile of S2 put Policy.allowed at about a fifth of the broker's busy time); broker CPU per message: qcop-acl ${us('qcop-acl', 'cpuBroker')} µs against qcop ${us('qcop', 'cpuBroker')} µs (the CPU table); the rest is the noise of a shared 2-core machine: compare the min–max of the two`;
     return {
       tables: [{
-        caption: `${plan.s2.count} messages per run after a warm-up burst of ${plan.s2.warmup}, qcopd with its default settings (qcop: bin/qcopd.js; qcop-bundle: the board bundle's qcopd.js, what a board runs); rate = messages received by one receiver / (its last arrival − first send), mean of the 4 receivers`,
+        caption: `${plan.s2.count} messages per run after a warm-up burst of ${plan.s2.warmup}, qcopd with its default settings (qcop: bin/qcopd.js; qcop-bundle: the board bundle's qcopd.js, what a board runs; ${aclNote('per message 1 send and 4 deliveries')}); rate = messages received by one receiver / (its last arrival − first send), mean of the 4 receivers`,
         header: ['system', 'msg/s per receiver', '× raw-broker', 'slowest receiver', 'send rate', 'delivery lasted', 'lost (all receivers)', 'lost, told by broker'],
         rows,
       }, {
@@ -105,6 +109,7 @@ export default {
       targets: [
         target('S2', 'delivered msg/s per receiver ≥ 0.9× raw-broker', times(r), Number.isFinite(r) ? r >= 0.9 : null, why),
         target('S2', 'the same for the board bundle (qcopd.js of out/targets)', times(rBundle), Number.isFinite(rBundle) ? rBundle >= 0.9 : null, why),
+        aclTarget('S2', `with a ${ACL_RULES}-rule policy (qcop-acl, clients unprivileged): delivered msg/s per receiver ≥ 0.95× qcop's`, summary, rAcl, (x) => x >= 0.95, whyAcl),
         target('S2', '0 lost, bursts of 3 s or more', `${lostMax ?? '–'} lost (worst run), shortest burst ${Number.isFinite(shortest) ? shortest.toFixed(1) : '–'} s`, Number.isFinite(lostMax) ? lostMax === 0 && shortest >= 3 : null, lostMax > 0 ? 'the broker dropped for receivers it should have held the sender back for (SPEC §2)' : 'the burst was too short to fill every queue: raise the plan\'s s2.count'),
       ],
     };

@@ -1,4 +1,4 @@
-// The systems as seen by a benchmark process: qcop client (sockets, shm, shm with loans), raw-broker client, raw peer-to-peer.
+// The systems as seen by a benchmark process: qcop client (sockets, shm, shm with loans; qcop-acl is the socket client run as an unprivileged user), raw-broker client, raw peer-to-peer.
 // Each transport offers subscribe / publish / onDrain / sync / link / close, and nothing more.
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -171,4 +171,4 @@ async function rawP2pTransport(cfg) {
   };
 }
 
-export const TRANSPORTS = { qcop: qcopTransport, 'qcop-bundle': qcopTransport, 'qcop-shm': qcopTransport, 'qcop-loan': qcopTransport, 'raw-broker': rawBrokerTransport, 'raw-p2p': rawP2pTransport };
+export const TRANSPORTS = { qcop: qcopTransport, 'qcop-acl': qcopTransport, 'qcop-bundle': qcopTransport, 'qcop-shm': qcopTransport, 'qcop-loan': qcopTransport, 'raw-broker': rawBrokerTransport, 'raw-p2p': rawP2pTransport };

@@ -6,7 +6,14 @@ import type { AclAction, Identity, Policy, Quotas } from './acl/policy.js';
 export interface Subject {
   readonly peer: Identity | null;
   readonly id: number;
+  /** The last answers for this connection (a stream of messages asks the same question): valid for one policy generation. */
+  readonly aclCache: AclCache;
 }
+
+/** One entry per question on the hot path: the channel last allowed to send on, the channel last asked to receive and the answer. */
+export interface AclCache { gen: number; send: string; listen: string; listenOk: boolean }
+
+export const newAclCache = (): AclCache => ({ gen: -1, send: '', listen: '', listenOk: false });
 
 /** Not root, not the broker's user, in no group: only rules for every user (`"*"`) grant it anything. */
 const NOBODY: Identity = Object.freeze({ uid: -1, gid: -1, groups: [] });
@@ -30,6 +37,8 @@ export class Access {
   /** Loads that failed since start (the previous policy stayed). */
   reloadFailures = 0;
   reloads = 0;
+  /** Bumped by each policy loaded: every connection's AclCache is stale then. */
+  private generation = 0;
 
   constructor(
     policy: Policy | null,
@@ -51,9 +60,12 @@ export class Access {
   check(c: Subject, action: AclAction, channel: string, pattern = false): boolean {
     const p = this.policy;
     if (!p) return true;
+    const cache = this.fresh(c);
+    if (action === 'send' && cache.send === channel) return true;
     const who = this.identity(c);
     const ok = pattern ? p.mayAny(who, action, channel) : p.allowed(who, action, channel).allowed;
     if (!ok) this.deny(who, action, channel);
+    else if (action === 'send') cache.send = channel;
     return ok;
   }
 
@@ -64,7 +76,23 @@ export class Access {
 
   /** Whether a message on `channel` may reach `c` (per-message filtering of pattern listeners). */
   listenable(c: Subject, channel: string): boolean {
-    return this.policy === null || this.policy.listenable(this.identity(c), channel);
+    if (this.policy === null) return true;
+    const cache = this.fresh(c);
+    if (cache.listen !== channel) {
+      cache.listen = channel;
+      cache.listenOk = this.policy.listenable(this.identity(c), channel);
+    }
+    return cache.listenOk;
+  }
+
+  private fresh(c: Subject): AclCache {
+    const cache = c.aclCache;
+    if (cache.gen !== this.generation) {
+      cache.gen = this.generation;
+      cache.send = '';
+      cache.listen = '';
+    }
+    return cache;
   }
 
   /** The receivers of a message on `channel` that may receive it; the same array when all may. */
@@ -85,6 +113,7 @@ export class Access {
     if (!this.load) return false;
     try {
       this.policy = this.load();
+      this.generation++;
       this.logged.clear();
       this.reloads++;
       this.log('info', `acl: policy reloaded (${this.policy.files.length} file(s), ${this.policy.rules.length} rule(s))`);

@@ -7,6 +7,7 @@ import { LastName } from '../protocol/names.js';
 import { FrameParser, type FrameHead, type PartialBudget } from '../protocol/parser.js';
 import { BUFFER_OVERHEAD, type MemoryBudget } from './budget.js';
 import { Outbound } from './outbound.js';
+import { newAclCache } from './access.js';
 import type { PeerIdentity } from './peer.js';
 import type { Pauses } from './pauses.js';
 import type { Watch } from './watches.js';
@@ -60,6 +61,8 @@ export class Connection {
   features: string[] = [];
   /** Announced `noecho` (PROTOCOL 2.3): its own sends are never routed back to it. */
   noEcho = false;
+  /** The policy's last answers for this connection (access.ts). */
+  readonly aclCache = newAclCache();
   /** Listener names this connection holds. */
   readonly listening = new Set<string>();
   /** Watches by id. */
