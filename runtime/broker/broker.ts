@@ -94,6 +94,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
   /** Re-reads `aclDir` (SIGHUP, `qcop broker --reload`): applied to the connections there are; a bad file keeps the old policy. */
   reload(): boolean {
     if (!this.access.reload()) return false;
+    this.quotas.refreshLimits();
     revoke(this, this.conns);
     return true;
   }

@@ -8,6 +8,7 @@ import { FrameParser, type FrameHead, type PartialBudget } from '../protocol/par
 import { BUFFER_OVERHEAD, type MemoryBudget } from './budget.js';
 import { Outbound } from './outbound.js';
 import { newAclCache } from './access.js';
+import type { QuotaEntry } from './user-quotas.js';
 import type { PeerIdentity } from './peer.js';
 import type { Pauses } from './pauses.js';
 import type { Watch } from './watches.js';
@@ -63,6 +64,8 @@ export class Connection {
   noEcho = false;
   /** The policy's last answers for this connection (access.ts). */
   readonly aclCache = newAclCache();
+  /** What this connection holds against its user's quotas (user-quotas.ts); null when not accounted. */
+  quotaEntry: QuotaEntry | null = null;
   /** Listener names this connection holds. */
   readonly listening = new Set<string>();
   /** Watches by id. */

@@ -1,12 +1,16 @@
 // SPEC §9 quotas: what each user holds, all its connections together, against its limits (dbus-broker style accounting).
 import type { Identity, QuotaKey, Quotas } from './acl/policy.js';
 
-/** A connection, as the accounting sees it: who it is, and what it holds. */
+/** A connection, as the accounting sees it: it carries its own entry, so the per-message paths need no lookup. */
 export interface Holder {
   readonly id: number;
+  quotaEntry: QuotaEntry | null;
 }
 
 type Usage = Record<Exclude<QuotaKey, 'connectionsPerSecond'>, number>;
+
+/** What one connection holds, its user's usage (shared by that user's connections) and the user's limits. */
+export interface QuotaEntry { uid: number; usage: Usage; user: Usage; limits: Quotas }
 const zero = (): Usage => ({ connections: 0, listeners: 0, watches: 0, callsInFlight: 0, queuedBytes: 0, shmBytes: 0 });
 
 /**
@@ -17,7 +21,7 @@ const zero = (): Usage => ({ connections: 0, listeners: 0, watches: 0, callsInFl
  */
 export class UserQuotas {
   private readonly users = new Map<number, Usage>();
-  private readonly held = new Map<Holder, { uid: number; usage: Usage }>();
+  private readonly held = new Set<Holder>();
   /** Accepts of the last second, per uid (connectionsPerSecond). */
   private readonly recent = new Map<number, number[]>();
   readonly refused = new Map<number, number>();
@@ -39,17 +43,22 @@ export class UserQuotas {
     }
     times.push(now);
     this.recent.set(who.uid, times);
-    this.held.set(h, { uid: who.uid, usage: zero() });
+    h.quotaEntry = { uid: who.uid, usage: zero(), user: this.usage(who.uid), limits: q };
+    this.held.add(h);
     this.add(h, 'connections', 1);
     return true;
   }
 
+  /** The policy changed: every connection's limits are read again. */
+  refreshLimits(): void {
+    for (const h of this.held) h.quotaEntry!.limits = this.limits(this.identity(h));
+  }
+
   /** Takes `n` of `key` for `h`'s user; false (counted, nothing taken) past its quota. */
   take(h: Holder, key: Exclude<QuotaKey, 'connections' | 'connectionsPerSecond'>, n = 1): boolean {
-    const entry = this.held.get(h);
+    const entry = h.quotaEntry;
     if (!entry) return true; // not accounted (refused or already closed): the caller's own limits apply
-    const q = this.limits(this.identity(h))[key];
-    if (this.usage(entry.uid)[key] + n > q) {
+    if (entry.user[key] + n > entry.limits[key]) {
       this.refuse(entry.uid);
       return false;
     }
@@ -59,27 +68,30 @@ export class UserQuotas {
 
   /** Gives back `n` of `key`. */
   give(h: Holder, key: Exclude<QuotaKey, 'connectionsPerSecond'>, n = 1): void {
-    if (this.held.has(h)) this.add(h, key, -n);
+    if (h.quotaEntry) this.add(h, key, -n);
   }
 
   /** Moves `delta` queued bytes (positive or negative) onto `h`'s user, without a check (queues are checked by `queueFits`). */
   queued(h: Holder, delta: number): void {
-    if (this.held.has(h)) this.add(h, 'queuedBytes', delta);
+    const e = h.quotaEntry;
+    if (!e) return;
+    e.usage.queuedBytes += delta;
+    e.user.queuedBytes += delta;
   }
 
   /** True while `h`'s user has room for `bytes` more queued towards it. */
   queueFits(h: Holder, bytes: number): boolean {
-    const entry = this.held.get(h);
-    if (!entry) return true;
-    return this.usage(entry.uid).queuedBytes + bytes <= this.limits(this.identity(h)).queuedBytes;
+    const e = h.quotaEntry;
+    return !e || e.user.queuedBytes + bytes <= e.limits.queuedBytes;
   }
 
   /** The connection closed: everything it still held goes back to its user. */
   disconnect(h: Holder): void {
-    const entry = this.held.get(h);
+    const entry = h.quotaEntry;
     if (!entry) return;
+    h.quotaEntry = null;
     this.held.delete(h);
-    const u = this.usage(entry.uid);
+    const u = entry.user;
     for (const k of Object.keys(u) as Array<keyof Usage>) u[k] -= entry.usage[k];
     if (u.connections <= 0) this.users.delete(entry.uid);
   }
@@ -89,8 +101,8 @@ export class UserQuotas {
     const out: Record<string, unknown> = {};
     for (const [uid, u] of this.users) {
       const limits: Record<string, number> = {};
-      const who = [...this.held].find(([, e]) => e.uid === uid)?.[0];
-      if (who) for (const [k, v] of Object.entries(this.limits(this.identity(who)))) if (Number.isFinite(v)) limits[k] = v;
+      const who = [...this.held].find((h) => h.quotaEntry!.uid === uid);
+      if (who) for (const [k, v] of Object.entries(who.quotaEntry!.limits)) if (Number.isFinite(v)) limits[k] = v;
       out[String(uid)] = { ...u, ...(Object.keys(limits).length ? { limits } : {}), refused: this.refused.get(uid) ?? 0 };
     }
     return out;
@@ -103,9 +115,9 @@ export class UserQuotas {
   }
 
   private add(h: Holder, key: keyof Usage, n: number): void {
-    const entry = this.held.get(h)!;
+    const entry = h.quotaEntry!;
     entry.usage[key] += n;
-    this.usage(entry.uid)[key] += n;
+    entry.user[key] += n;
   }
 
   private refuse(uid: number): void {
