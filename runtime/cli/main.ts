@@ -1,13 +1,14 @@
 // The `qcop` command: a table of commands over the library; exit codes 0 ok, 1 failed, 2 usage (SPEC §4).
 import { acl } from './acl-command.js';
 import { broker } from './broker-command.js';
+import { record, replay } from './record-command.js';
 import { registered, stats, watch } from './inspect.js';
 import { call, listen, send } from './messaging.js';
 import { shm } from './shm-command.js';
 import { report, runCommand } from './run.js';
 import { CLIENT_FLAGS, GLOBAL_FLAGS, UsageError, helpText, type Command } from './table.js';
 
-const COMMANDS: Command[] = [broker, send, listen, call, registered, watch, stats, shm, acl];
+const COMMANDS: Command[] = [broker, send, listen, call, registered, watch, stats, shm, acl, record, replay];
 
 function globalHelp(): string {
   const lines = ['usage: qcop [--socket PATH | --url URL] COMMAND [ARGS] [FLAGS]', '', 'Qt QCOP-style messaging: named channels routed by a broker.', '', 'commands:'];
