@@ -4,6 +4,7 @@ export { Client, type ClientOptions } from './client/client.js';
 export { Listener, Watch, type WatchEvent } from './client/handles.js';
 export { ReceivedMessage } from './client/message.js';
 export { QCopChannel } from './client/qcopchannel.js';
+export { expose, proxy, introspect, ExposedObject, INTROSPECT, type ExposeOptions, type ProxyOptions, type Proxied, type ProxyMethods, type ProxyControls, type SignalMap, type SignalName, type SignalSubscription, type Signatures, type InterfaceDescription, type MemberDescription, type MethodKeys, type ReservedName } from './client/typed.js';
 export { startBroker, type Broker } from './broker/broker.js';
 export type { Carrier } from './broker/facade.js';
 export type { PeerIdentity } from './broker/peer.js';

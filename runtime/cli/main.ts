@@ -1,6 +1,7 @@
 // The `qcop` command: a table of commands over the library; exit codes 0 ok, 1 failed, 2 usage (SPEC §4).
 import { acl } from './acl-command.js';
 import { broker } from './broker-command.js';
+import { introspect } from './introspect-command.js';
 import { record, replay } from './record-command.js';
 import { registered, stats, watch } from './inspect.js';
 import { call, listen, send } from './messaging.js';
@@ -8,7 +9,7 @@ import { shm } from './shm-command.js';
 import { report, runCommand } from './run.js';
 import { CLIENT_FLAGS, GLOBAL_FLAGS, UsageError, helpText, type Command } from './table.js';
 
-const COMMANDS: Command[] = [broker, send, listen, call, registered, watch, stats, shm, acl, record, replay];
+const COMMANDS: Command[] = [broker, send, listen, call, registered, watch, stats, shm, acl, record, replay, introspect];
 
 function globalHelp(): string {
   const lines = ['usage: qcop [--socket PATH | --url URL] COMMAND [ARGS] [FLAGS]', '', 'Qt QCOP-style messaging: named channels routed by a broker.', '', 'commands:'];

@@ -11,6 +11,7 @@ import { inboundLimit } from './dial.js';
 import { ListenerTable } from './listener-table.js';
 import { SendNames } from './send-names.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
+import { expose as exposeOn, proxy as proxyOf, type ExposedObject, type ExposeOptions, type Proxied, type ProxyOptions, type SignalMap } from './typed.js';
 import type { Item } from './outbox.js';
 import { ClientSession, type Pending, type State } from './session.js';
 
@@ -166,6 +167,19 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     this.watches.add(w);
     void this.startWatch(w);
     return w;
+  }
+
+  /**
+   * Serves `impl`'s methods on `channel` as calls (method `setVolume(int)` is the message name) and
+   * returns a handle with `emit(signal, ...args)` and `close()` (SPEC §12, docs/TYPED.md).
+   */
+  expose<T extends object, const S extends string = never>(channel: string, impl: T, options: ExposeOptions<T, S> = {}): ExposedObject<S> {
+    return exposeOn<T, S>(this, channel, impl, options);
+  }
+
+  /** A typed object whose methods call what `expose` serves on `channel`, and whose signals are events (`on`). */
+  proxy<T extends object, G extends SignalMap = SignalMap>(channel: string, options: ProxyOptions = {}): Proxied<T, G> {
+    return proxyOf<T, G>(this, channel, options);
   }
 
   /** The broker's figures (what `qcop stats` prints). */

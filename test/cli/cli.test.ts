@@ -17,7 +17,7 @@ test.after(() => cleanup());
 test('--help prints usage for qcop and every command, exit 0', async () => {
   const top = await runCli(['--help']);
   assert.is(top.code, 0);
-  for (const cmd of ['broker', 'send', 'listen', 'call', 'registered', 'watch', 'stats', 'shm', 'acl', 'record', 'replay']) {
+  for (const cmd of ['broker', 'send', 'listen', 'call', 'registered', 'watch', 'stats', 'shm', 'acl', 'record', 'replay', 'introspect']) {
     assert.match(top.stdout, `  ${cmd} `);
     const r = await runCli([cmd, '--help']);
     assert.is(r.code, 0, cmd);
