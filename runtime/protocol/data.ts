@@ -13,7 +13,12 @@ const EMPTY = Buffer.alloc(0);
 /** Encodes message data; `undefined` (no data) is the empty payload (PROTOCOL 3.4). */
 export function encodeData(value: unknown): Buffer {
   if (value === undefined) return EMPTY;
-  return cbor.encode(value);
+  try {
+    return cbor.encode(value);
+  } catch (err) {
+    // A function, a symbol, a cycle...: a bad argument of the caller's, refused before anything is sent (PROTOCOL 7.1).
+    throw new QcopError('EINVAL', `the data cannot be encoded as CBOR: ${(err as Error).message}`, { cause: err });
+  }
 }
 
 /**

@@ -178,4 +178,10 @@ test('the decoder\'s fast paths return what cbor-x returns (byte strings, small 
   assert.throws(() => decodeData(Buffer.from([0x41, 0x01, 0x02])));
 });
 
+test('data that cannot be encoded (a function, a symbol) are EINVAL, before anything is sent', () => {
+  for (const bad of [() => 1, Symbol('s'), { f: () => 2 }]) {
+    assert.throws(() => encodeData(bad), (e: { code?: string }) => e.code === 'EINVAL');
+  }
+});
+
 test.run();
