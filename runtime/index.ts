@@ -3,6 +3,7 @@ export { connect, type ConnectOptions } from './client/connect.js';
 export { Client, type ClientOptions } from './client/client.js';
 export { Listener, Watch, type WatchEvent } from './client/handles.js';
 export { ReceivedMessage } from './client/message.js';
+export type { MonitorEvent, MonitorClient } from './client/monitor.js';
 export { QCopChannel } from './client/qcopchannel.js';
 export { expose, proxy, introspect, ExposedObject, INTROSPECT, type ExposeOptions, type ProxyOptions, type Proxied, type ProxyMethods, type ProxyControls, type SignalMap, type SignalName, type SignalSubscription, type Signatures, type InterfaceDescription, type MemberDescription, type MethodKeys, type ReservedName } from './client/typed.js';
 export { startBroker, type Broker } from './broker/broker.js';

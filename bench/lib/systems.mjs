@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { BENCH, ROOT, nowNs, sockPath, spawnServer, startWorkers, stopGracefully, tmpDir, waitAccepting } from './procs.mjs';
 
 export const QCOPD = path.join(ROOT, 'bin/qcopd.js');
+export const QCOP = path.join(ROOT, 'bin/qcop.js');
 export const RAW_BROKER = path.join(BENCH, 'baseline/raw-broker.mjs');
 export const BARE = path.join(BENCH, 'baseline/bare-listener.mjs');
 /** Node flags for qcopd only, to measure daemon tuning: QCOP_BENCH_QCOPD_ARGS='--max-semi-space-size=1'. */
@@ -166,6 +167,7 @@ export const qcopdCommand = (system) => [...QCOPD_NODE_ARGS, system === 'qcop-bu
 export const SYSTEMS = {
   qcop: { label: 'qcop', broker: true, available: () => true },
   'qcop-acl': { label: `qcop, ${ACL_RULES}-rule policy, unprivileged clients`, broker: true, available: () => acl.ok, get why() { return acl.why; } },
+  'qcop-top': { label: 'qcop, with `qcop top` running', broker: true, available: () => true },
   'qcop-bundle': { label: 'qcop, board bundle', broker: true, available: () => bundle.qcopd !== '', get why() { return bundle.why; } },
   'qcop-shm': { label: 'qcop shm', broker: true, available: () => shm.ok, get why() { return shm.why; } },
   'qcop-loan': { label: 'qcop shm, loan (written in place)', broker: true, available: () => shm.ok, get why() { return shm.why; } },
@@ -247,12 +249,16 @@ export async function stopAll(workers, broker) {
 export async function withRun(system, nodes, body, brokerOptions) {
   const broker = await startBroker(system, brokerOptions);
   let workers = [];
+  let top = null;
   try {
     // qcop-acl: the clients run as the unprivileged user, so the policy applies to them.
     workers = await startWorkers(workerConfigs(system, broker.socket, nodes), system === 'qcop-acl' ? { uid: acl.user.uid, gid: acl.user.gid } : {});
     const w = Object.fromEntries(workers.map((x) => [x.cfg.name, x]));
+    // qcop-top: `qcop top` asks for the per-channel figures every second, so the broker keeps them (SPEC §12).
+    if (system === 'qcop-top') top = spawnServer([QCOP, 'top', '--socket', broker.socket, '--interval', '1']);
     return await body({ w, broker });
   } finally {
+    top?.kill('SIGKILL');
     await stopAll(workers, broker);
   }
 }

@@ -72,12 +72,12 @@ export default {
   id: 'S2',
   title: 'Fan-out 1 → 4, 64 B',
   what: 'one sender bursts 64-byte messages as fast as flow control allows (send() false → wait for drain) to 4 receiving processes',
-  variants: () => ['qcop', 'qcop-acl', 'qcop-bundle', 'raw-broker', 'raw-p2p'].map((s) => ({ key: s, system: s })),
+  variants: () => ['qcop', 'qcop-acl', 'qcop-top', 'qcop-bundle', 'raw-broker', 'raw-p2p'].map((s) => ({ key: s, system: s })),
   run: (v, plan) => fanoutRun(v.system, { count: plan.s2.count, warmup: plan.s2.warmup, idleMs: plan.idleMs }),
   brief: (m) => `${fmt(m.rate, 'msg/s')} per receiver (slowest ${fmt(m.minRate, 'msg/s')}) over ${m.seconds.toFixed(1)} s, lost ${m.lost}${m.peakRss ? `, broker peak RSS ${fmt(m.peakRss, 'bytes')}` : ''}`,
   report(summary, plan) {
     const rb = summary['raw-broker'] ?? {};
-    const rows = ['qcop', 'qcop-acl', 'qcop-bundle', 'raw-broker', 'raw-p2p'].map((v) => {
+    const rows = ['qcop', 'qcop-acl', 'qcop-top', 'qcop-bundle', 'raw-broker', 'raw-p2p'].map((v) => {
       if (!SYSTEMS[v].available()) return [v, SYSTEMS[v].why, '', '', '', '', '', ''];
       const s = summary[v] ?? {};
       return [v, cell(s.rate, 'msg/s'), ratioCell(s.rate, rb.rate), cell(s.minRate, 'msg/s'), cell(s.sendRate, 'msg/s'), cell(s.seconds, 's'), cell(s.lost, 'count'), cell(s.lostTold, 'count')];
@@ -90,6 +90,7 @@ export default {
     const r = med(summary, 'qcop', 'rate') / med(summary, 'raw-broker', 'rate');
     const rBundle = med(summary, 'qcop-bundle', 'rate') / med(summary, 'raw-broker', 'rate');
     const rAcl = med(summary, 'qcop-acl', 'rate') / med(summary, 'qcop', 'rate');
+    const rTop = med(summary, 'qcop-top', 'rate') / med(summary, 'qcop', 'rate');
     const lostMax = Math.max(summary.qcop?.lost?.max ?? NaN, summary['qcop-bundle']?.lost?.max ?? 0, summary['qcop-acl']?.lost?.max ?? 0);
     const shortest = Math.min(summary.qcop?.seconds?.min ?? NaN, summary['qcop-bundle']?.seconds?.min ?? Infinity, summary['qcop-acl']?.seconds?.min ?? Infinity);
     const us = (v, k) => med(summary, v, k).toFixed(1);
@@ -109,6 +110,7 @@ export default {
       targets: [
         target('S2', 'delivered msg/s per receiver ≥ 0.9× raw-broker', times(r), Number.isFinite(r) ? r >= 0.9 : null, why),
         target('S2', 'the same for the board bundle (qcopd.js of out/targets)', times(rBundle), Number.isFinite(rBundle) ? rBundle >= 0.9 : null, why),
+        target('S2', 'with `qcop top` running (per-channel figures kept): delivered msg/s per receiver ≥ 0.95× qcop\'s', times(rTop), Number.isFinite(rTop) ? rTop >= 0.95 : null, 'while a top asks, the broker counts each message in a per-channel map (runtime/broker/channel-figures.ts): one Map lookup and three additions per message; without one it tests a boolean'),
         aclTarget('S2', `with a ${ACL_RULES}-rule policy (qcop-acl, clients unprivileged): delivered msg/s per receiver ≥ 0.95× qcop's`, summary, rAcl, (x) => x >= 0.95, whyAcl),
         target('S2', '0 lost, bursts of 3 s or more', `${lostMax ?? '–'} lost (worst run), shortest burst ${Number.isFinite(shortest) ? shortest.toFixed(1) : '–'} s`, Number.isFinite(lostMax) ? lostMax === 0 && shortest >= 3 : null, lostMax > 0 ? 'the broker dropped for receivers it should have held the sender back for (SPEC §2)' : 'the burst was too short to fill every queue: raise the plan\'s s2.count'),
       ],

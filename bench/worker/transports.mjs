@@ -171,4 +171,4 @@ async function rawP2pTransport(cfg) {
   };
 }
 
-export const TRANSPORTS = { qcop: qcopTransport, 'qcop-acl': qcopTransport, 'qcop-bundle': qcopTransport, 'qcop-shm': qcopTransport, 'qcop-loan': qcopTransport, 'raw-broker': rawBrokerTransport, 'raw-p2p': rawP2pTransport };
+export const TRANSPORTS = { qcop: qcopTransport, 'qcop-acl': qcopTransport, 'qcop-bundle': qcopTransport, 'qcop-top': qcopTransport, 'qcop-shm': qcopTransport, 'qcop-loan': qcopTransport, 'raw-broker': rawBrokerTransport, 'raw-p2p': rawP2pTransport };

@@ -22,6 +22,9 @@ const UNLIMITED: Quotas = Object.freeze({
   connections: Infinity, connectionsPerSecond: Infinity, listeners: Infinity, watches: Infinity, callsInFlight: Infinity, queuedBytes: Infinity, shmBytes: Infinity,
 });
 
+/** The broker's effective uid: its own user may monitor (SPEC §12). */
+const BROKER_UID = process.geteuid?.() ?? 0;
+
 /** At most this many (user, action, channel) denials are remembered for logging once each. */
 const LOGGED_LIMIT = 4096;
 
@@ -67,6 +70,19 @@ export class Access {
     if (!ok) this.deny(who, action, channel);
     else if (action === 'send') cache.send = channel;
     return ok;
+  }
+
+  /**
+   * SPEC §12: who may monitor `patterns` (none: everything). Root and the broker's own user see
+   * everything (null); with a policy, a user whose `monitor` rules overlap every pattern gets a
+   * per-channel filter; anyone else is refused (false).
+   */
+  monitorFilter(c: Subject, patterns: string[]): ((channel: string) => boolean) | null | false {
+    const who = this.identity(c);
+    if (who.uid === 0 || who.uid === BROKER_UID) return null;
+    const p = this.policy;
+    if (!p || !(patterns.length ? patterns : ['*']).every((x) => p.mayAny(who, 'monitor', x))) return false;
+    return (channel) => this.policy !== null && this.policy.allowed(who, 'monitor', channel).allowed;
   }
 
   /** The per-user limits of `who` (SPEC §9); unlimited without a policy. */

@@ -29,6 +29,10 @@ const LEVELS = { error: 0, warn: 1, info: 2, debug: 3 } as const;
 
 import type { Broker, BrokerCounters } from './facade.js';
 import { revoke } from './revoke.js';
+import { MonitorTap } from './monitor.js';
+import { ChannelFigures } from './channel-figures.js';
+import { collectStats } from './stats.js';
+import { tapClient, tapClose, tapTimeout } from './monitor-events.js';
 
 export type { Broker, BrokerCounters };
 
@@ -55,6 +59,10 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
   readonly quotas = new UserQuotas((c) => this.access.identity(c as Connection), (who) => this.access.quotaFor(who));
   /** File descriptors: the limit, refusals near it, failed accepts (SPEC §8). */
   readonly descriptors = new Descriptors((level, text) => this.log(level, text));
+  /** SPEC §12: the connections that monitor, and the fan-out of events to them. */
+  readonly monitor = new MonitorTap<Connection>();
+  /** SPEC §12 `qcop top`: per-channel counts, kept while asked for. */
+  readonly figures = new ChannelFigures();
   readonly counters: BrokerCounters = {
     routed: 0, delivered: 0, unrouted: 0, droppedSlow: 0, disconnectedSlow: 0,
     calls: 0, stuckReceivers: 0, lateReplies: 0, protocolErrors: 0, connectionsRefused: 0,
@@ -85,7 +93,9 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     this.shm = new ShmRouter(this);
     this.registry = new Registry<Connection>((name, registered, seq) => this.watches.changed(name, registered, seq));
     this.calls = new CallTable<Connection>((call) => {
-      if (!call.answered) call.caller.error('ETIMEDOUT', `no reply on ${call.channel} in time`, call.requestId, Kind.Call, call.channel);
+      if (call.answered) return;
+      call.caller.error('ETIMEDOUT', `no reply on ${call.channel} in time`, call.requestId, Kind.Call, call.channel);
+      if (this.monitor.active) tapTimeout(this, call.caller, call.id, call.channel);
     }, (call) => this.quotas.give(call.caller, 'callsInFlight'));
     this.budget = new MemoryBudget(options.maxMemoryBytes, options.maxPartialBytes, () => this.calls.size * CALL_BYTES);
     this.access = new Access(null, null, (level, text) => this.log(level, text));
@@ -219,6 +229,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     if (!this.conns.delete(conn)) return;
     this.turns.closed(conn);
     this.quotas.disconnect(conn);
+    if (this.monitor.active && !this.monitor.remove(conn) && conn.greeted) tapClose(this, conn, conn.listening);
     for (const name of conn.listening) this.registry.remove(name, conn);
     conn.listening.clear();
     for (const w of conn.watches.values()) this.watches.remove(w);
@@ -255,13 +266,19 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     this.counters.protocolErrors++;
   }
 
-  countStuck(_conn: Connection): void {
+  countStuck(conn: Connection): void {
     this.counters.stuckReceivers++;
+    if (this.monitor.active) tapClient(this, conn, 'stuck');
   }
 
-  countSlow(_conn: Connection, disconnected: boolean): void {
+  countSlow(conn: Connection, disconnected: boolean): void {
     if (disconnected) this.counters.disconnectedSlow++;
     else this.counters.droppedSlow++;
+    if (disconnected && this.monitor.active) tapClient(this, conn, 'slow');
+  }
+
+  toldLost(conn: Connection, n: number): void {
+    if (this.monitor.active) tapClient(this, conn, 'lost', { count: n });
   }
 
   log(level: keyof typeof LEVELS, text: string): void {
@@ -297,44 +314,9 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     this.statsSources.set(name, source);
   }
 
-  /** The broker's figures (SPEC §4 `qcop stats`). */
-  stats(): Record<string, unknown> {
-    let total = 0;
-    let max = 0;
-    const connections = [];
-    for (const c of this.conns) {
-      const q = c.queuedBytes;
-      total += q;
-      if (q > max) max = q;
-      connections.push({
-        id: c.id, name: c.name, pid: c.pid, uid: c.peer?.uid ?? null, transport: c.transport, listeners: c.listening.size, queuedBytes: q,
-        heldBytes: c.heldBytes(), partialBytes: c.partialBytes, callsInFlight: this.calls.inFlight(c), lost: c.lostTotal,
-        stuck: c.stuck, holdingSenders: c.holdingSenders, paused: this.pauses.held(c),
-      });
-    }
-    const k = this.counters;
-    return {
-      broker: this.options.name,
-      pid: process.pid,
-      uptimeMs: Date.now() - this.started,
-      clients: this.conns.size,
-      channels: this.registry.size,
-      routed: k.routed,
-      delivered: k.delivered,
-      dropped: { unrouted: k.unrouted, slowConsumer: k.droppedSlow, shm: this.shm.counters.dropped, total: k.unrouted + k.droppedSlow + this.shm.counters.dropped },
-      disconnectedSlow: k.disconnectedSlow,
-      backpressure: { enabled: this.options.backpressure, stallMs: this.options.stallMs, stuckReceivers: k.stuckReceivers },
-      acl: this.access.stats(),
-      users: this.quotas.stats(),
-      calls: { started: k.calls, pending: this.calls.size, lateReplies: k.lateReplies },
-      connectionsRefused: k.connectionsRefused,
-      descriptors: this.descriptors.stats(),
-      protocolErrors: k.protocolErrors,
-      queues: { policy: this.options.slowConsumer, limitBytes: this.options.maxQueueBytes, totalBytes: total, maxBytes: max, connections },
-      shm: { enabled: this.shm.enabled, threshold: this.options.shmThreshold, ...this.shm.stats() },
-      memory: { rss: process.memoryUsage.rss(), ...this.budget.stats() },
-      ...(this.statsSources.size > 0 ? { carriers: Object.fromEntries([...this.statsSources].map(([name, f]) => [name, f()])) } : {}),
-    };
+  /** The broker's figures (SPEC §4 `qcop stats`); with `channels`, the per-channel figures of `qcop top` too. */
+  stats(channels = false): Record<string, unknown> {
+    return collectStats(this, this.conns, this.statsSources, this.started, channels);
   }
 
   /** Stops listening, closes every connection, removes the socket file. */

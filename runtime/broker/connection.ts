@@ -49,6 +49,8 @@ export interface ConnectionHost {
   userQueueFits(conn: Connection, bytes: number): boolean;
   /** Counts a receiver declared stuck (backpressure). */
   countStuck(conn: Connection): void;
+  /** `n` messages dropped for `conn` are being told to it (a lost notice, PROTOCOL 3.14). */
+  toldLost(conn: Connection, n: number): void;
   log(level: 'error' | 'warn' | 'info' | 'debug', text: string): void;
 }
 
@@ -142,9 +144,13 @@ export class Connection {
     return this.parser.held;
   }
 
+  /** True once the handshake is done (it stays true after the close). */
+  greeted = false;
+
   /** Marks the handshake done. */
   opened(): void {
     this.state = 'open';
+    this.greeted = true;
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
     this.handshakeTimer = null;
   }
@@ -243,6 +249,19 @@ export class Connection {
     }
   }
 
+  /**
+   * Queues a monitor event (SPEC §12): past `maxQueueBytes` it is dropped and counted like any
+   * message for a slow receiver, and told by a lost notice, but it never holds the sender.
+   */
+  tap(frame: Buffer): void {
+    if (this.state !== 'open') return;
+    if (this.queuedBytes + frame.length > this.host.maxQueueBytes) {
+      this.overflow();
+      return;
+    }
+    this.push(frame);
+  }
+
   /** One message could not reach this receiver at all (a shm message too large for its link, PROTOCOL 8.6): counted and told now. */
   dropOne(): void {
     this.lost++;
@@ -260,6 +279,7 @@ export class Connection {
   private takeLost(): Buffer {
     const n = this.lost;
     this.lost = 0;
+    this.host.toldLost(this, n);
     return encodeFrame(Kind.Lost, 0, 0, n, '', '');
   }
 

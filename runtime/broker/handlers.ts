@@ -11,6 +11,7 @@ import type { BrokerCore as Broker } from './broker.js';
 import { CALL_BYTES } from './budget.js';
 import type { Connection } from './connection.js';
 import { reportInitial } from './initial-report.js';
+import { clientOf, dataBytes, monitorRequest, tapCall, tapClient, tapListen, tapReply, tapSend } from './monitor-events.js';
 
 type Handler = (b: Broker, c: Connection, f: Frame) => void;
 
@@ -127,6 +128,7 @@ const hello: Handler = (b, c, f) => {
   c.noEcho = c.features.includes('noecho');
   c.opened();
   c.push(encodeFrame(Kind.Welcome, 0, c.id, PROTOCOL_VERSION, '', '', encodeControl(b.welcome())));
+  if (b.monitor.active) tapClient(b, c, 'connect');
   b.log('debug', `connection ${c.id}: hello from ${name || 'unnamed'} pid ${c.pid}`);
 };
 
@@ -138,6 +140,7 @@ const send: Handler = (b, c, f) => {
   // PROTOCOL 2.3 noecho: never back to its sender (a new array: the route is cached).
   if (c.noEcho && receivers.includes(c)) receivers = receivers.filter((r) => r !== c);
   const n = receivers.length;
+  let dropped = 0;
   // A descriptor's data stay in the sender's pool (bounded by maxPoolBytes); inline bytes are budgeted.
   if (n > 0 && !(f.flags & Flag.Shm) && overBudget(b, c, f, channel, n * f.raw.length)) return;
   if (f.flags & Flag.Shm) {
@@ -150,11 +153,13 @@ const send: Handler = (b, c, f) => {
     raw[Off.Flags] = 0;
     raw.writeUInt32LE(b.nextSeq(), Off.Id);
     raw.writeUInt32LE(c.id, Off.Aux);
-    for (let i = 0; i < n; i++) receivers[i]!.deliver(raw);
+    for (let i = 0; i < n; i++) if (!receivers[i]!.deliver(raw)) dropped++;
   }
+  if (b.figures.on) b.figures.count(channel, dataBytes(f), dropped);
   b.counters.routed++;
   b.counters.delivered += n;
   if (n === 0) b.counters.unrouted++;
+  if (b.monitor.active) tapSend(b, c, f, channel, n);
   if (f.flags & Flag.WantCount) return result(c, f, n);
   c.sent++;
   if (n === 0) c.unrouted++;
@@ -184,6 +189,7 @@ const listen: Handler = (b, c, f) => {
     if (!b.quotas.take(c, 'listeners')) return c.error('ELIMIT', 'this user is at its listener quota', f.id, f.kind, name);
     c.listening.add(name);
     b.registry.add(name, c);
+    if (b.monitor.active) tapListen(b, c, name, true);
   }
   result(c, f);
 };
@@ -194,6 +200,7 @@ const unlisten: Handler = (b, c, f) => {
   if (c.listening.delete(name)) {
     b.registry.remove(name, c);
     b.quotas.give(c, 'listeners');
+    if (b.monitor.active) tapListen(b, c, name, false);
   }
   result(c, f);
 };
@@ -228,7 +235,10 @@ const call: Handler = (b, c, f) => {
   const channel = channelOf(c, f, 'concrete');
   if (channel === null || !messageOk(c, f, channel) || denied(b, c, f, 'send', channel)) return;
   const receivers = b.access.filter(b.registry.route(channel), channel);
-  if (receivers.length === 0) return c.error('ENOLISTENER', `nobody listens on ${channel}`, f.id, f.kind, channel);
+  if (receivers.length === 0) {
+    if (b.monitor.active) tapCall(b, c, f, channel, 0, 0, 'ENOLISTENER');
+    return c.error('ENOLISTENER', `nobody listens on ${channel}`, f.id, f.kind, channel);
+  }
   // PROTOCOL 6.1: calls in flight are bounded per connection; the connection stays open.
   if (b.calls.inFlight(c) >= b.options.maxCallsInFlight) {
     return c.error('ELIMIT', `more than ${b.options.maxCallsInFlight} calls in flight on one connection`, f.id, f.kind, channel);
@@ -243,6 +253,7 @@ const call: Handler = (b, c, f) => {
   raw.writeUInt32LE(pending.id, Off.Id);
   raw.writeUInt32LE(c.id, Off.Aux);
   b.counters.calls++;
+  if (b.monitor.active) tapCall(b, c, f, channel, pending.id, receivers.length);
   for (const r of receivers) {
     // A receiver that cannot take the call will never answer it.
     if (!r.deliver(raw) && b.calls.giveUp(pending, r)) {
@@ -270,8 +281,10 @@ const reply: Handler = (b, c, f) => {
     const text = payloadOf(f).toString('utf8');
     const ok = isErrorCode(code);
     pending.caller.error(ok ? code : 'EPROTO', ok ? text : `replier sent a malformed error code`, pending.requestId, Kind.Call, pending.channel);
+    if (b.monitor.active) tapReply(b, c, pending.caller, pending.id, pending.channel, f, { code: ok ? code : 'EPROTO', text });
   } else {
     pending.caller.push(encodeFrame(Kind.Result, 0, pending.requestId, 0, '', '', payloadOf(f)));
+    if (b.monitor.active) tapReply(b, c, pending.caller, pending.id, pending.channel, f);
   }
 };
 
@@ -284,7 +297,34 @@ export const STATS_CHANNEL = 'qcop/stats';
 
 const stats: Handler = (b, c, f) => {
   if (denied(b, c, f, 'monitor', STATS_CHANNEL)) return;
-  result(c, f, 0, encodeControl(b.stats()));
+  // PROTOCOL 3.9: `{ channels: true }` asks for per-channel figures (and keeps them counted a while).
+  let channels = false;
+  if (f.raw.length > f.messageEnd) {
+    try {
+      channels = decodeControl(payloadOf(f)).channels === true;
+    } catch {
+      return c.error('EINVAL', 'stats payload is not a CBOR map', f.id, f.kind);
+    }
+  }
+  if (channels) b.figures.asked();
+  result(c, f, 0, encodeControl(b.stats(channels)));
+};
+
+/** PROTOCOL 3.15, SPEC §12: root, the broker's user, or `monitor` rules of the policy (each pattern, then each event's channel). */
+const monitor: Handler = (b, c, f) => {
+  const req = monitorRequest(payloadOf(f));
+  if (typeof req === 'string') return c.error('EINVAL', req, f.id, f.kind);
+  if (req.stop) {
+    b.monitor.remove(c);
+    return result(c, f);
+  }
+  const may = b.access.monitorFilter(c, req.patterns);
+  if (may === false) {
+    const what = req.patterns.length ? req.patterns.join(' ') : 'everything';
+    return c.error('EACCES', `uid ${clientOf(b, c).uid} may not monitor ${what} (root, the broker's user, or a monitor rule)`, f.id, f.kind);
+  }
+  b.monitor.set(c, req.patterns, may);
+  result(c, f);
 };
 
 const HANDLERS: Partial<Record<number, Handler>> = {
@@ -301,6 +341,7 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [Kind.Stats]: stats,
   [Kind.Pool]: pool,
   [Kind.Release]: release,
+  [Kind.Monitor]: monitor,
 };
 
 /** Dispatches one frame: hello first (PROTOCOL 2.1), unknown kinds answered ENOTSUP (PROTOCOL 5.2). */

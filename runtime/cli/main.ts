@@ -4,12 +4,13 @@ import { broker } from './broker-command.js';
 import { introspect } from './introspect-command.js';
 import { record, replay } from './record-command.js';
 import { registered, stats, watch } from './inspect.js';
+import { monitor, top } from './monitor-command.js';
 import { call, listen, send } from './messaging.js';
 import { shm } from './shm-command.js';
 import { report, runCommand } from './run.js';
 import { CLIENT_FLAGS, GLOBAL_FLAGS, UsageError, helpText, type Command } from './table.js';
 
-const COMMANDS: Command[] = [broker, send, listen, call, registered, watch, stats, shm, acl, record, replay, introspect];
+const COMMANDS: Command[] = [broker, send, listen, call, registered, watch, stats, monitor, top, shm, acl, record, replay, introspect];
 
 function globalHelp(): string {
   const lines = ['usage: qcop [--socket PATH | --url URL] COMMAND [ARGS] [FLAGS]', '', 'Qt QCOP-style messaging: named channels routed by a broker.', '', 'commands:'];

@@ -2,7 +2,7 @@
 import { DEFAULT_CALL_TIMEOUT_MS, Flag, HEADER_SIZE, Kind, MAX_CALL_TIMEOUT_MS } from '../protocol/constants.js';
 import { decodeData, encodeData } from '../protocol/data.js';
 import { headSize } from '../protocol/cbor.js';
-import { decodeControl } from '../protocol/control.js';
+import { decodeControl, encodeControl } from '../protocol/control.js';
 import { QcopError, isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { LastName, decodeName } from '../protocol/names.js';
@@ -12,6 +12,7 @@ import { ListenerTable } from './listener-table.js';
 import { SendNames } from './send-names.js';
 import { ReceivedMessage, type CallAnswerer } from './message.js';
 import { expose as exposeOn, proxy as proxyOf, type ExposedObject, type ExposeOptions, type Proxied, type ProxyOptions, type SignalMap } from './typed.js';
+import { Monitoring, type MonitorEvent } from './monitor.js';
 import type { Item } from './outbox.js';
 import { ClientSession, type Pending, type State } from './session.js';
 
@@ -25,6 +26,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   private readonly lastChannel = new LastName();
   private readonly lastMessage = new LastName();
   private readonly names = new SendNames();
+  private readonly monitoring = new Monitoring({ monitorRequest: (p) => this.request(Kind.Monitor, 0, 0, '', '', p, true) });
 
   /**
    * Sends a message to every process listening on `channel` (SPEC §2). Returns false once the
@@ -182,11 +184,25 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     return proxyOf<T, G>(this, channel, options);
   }
 
-  /** The broker's figures (what `qcop stats` prints). */
-  async stats(): Promise<Record<string, unknown>> {
+  /**
+   * The broker's figures (what `qcop stats` prints). `{ channels: true }` adds per-channel counts
+   * (`channelFigures`), which the broker keeps from this request on, while asked (PROTOCOL 3.9).
+   */
+  async stats(options: { channels?: boolean } = {}): Promise<Record<string, unknown>> {
     this.checkOpen();
-    const f = await this.request(Kind.Stats, 0, 0, '', '', undefined, true);
+    const f = await this.request(Kind.Stats, 0, 0, '', '', options.channels ? encodeControl({ channels: true }) : undefined, true);
     return decodeControl(payloadOf(f));
+  }
+
+  /**
+   * SPEC §12: every broker event on channels matching `patterns` (none: every event, connections
+   * included) goes to `onEvent` until `stop()`; redone after a reconnection. Allowed to root, the
+   * broker's user and `monitor` rules (else EACCES). A slow monitor loses events ('lost'), never slows others.
+   */
+  async monitor(patterns: string[], onEvent: (ev: MonitorEvent) => void): Promise<{ stop(): Promise<void> }> {
+    this.checkOpen();
+    await this.monitoring.start(patterns, onEvent);
+    return { stop: () => this.monitoring.stop() };
   }
 
   /** Sends what is buffered, then closes. Pending requests reject with ECLOSED. */
@@ -314,6 +330,8 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
         return this.large.freed(f.aux);
       case Kind.Lagging:
         return this.large.lagging(f.aux);
+      case Kind.Monitored:
+        return this.monitoring.frame(f);
       case Kind.Welcome:
         this.limits = decodeControl(payloadOf(f));
         this.parser?.setLimit(inboundLimit(this.limits.maxFrameBytes, this.opts.maxInboundFrameBytes));
@@ -368,9 +386,9 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
    */
   protected override restore(backlog: Array<Item<Pending>>): Promise<void> {
     const resend: Pending[] = [];
-    // Listen and watch requests are redone from the tables below; forget their old entries.
+    // Listen, watch and monitor requests are redone from the tables below; forget their old entries.
     for (const [id, p] of [...this.pending]) {
-      if (p.kind === Kind.Listen || p.kind === Kind.Watch || p.kind === Kind.Unwatch) this.pending.delete(id);
+      if (p.kind === Kind.Listen || p.kind === Kind.Watch || p.kind === Kind.Unwatch || p.kind === Kind.Monitor) this.pending.delete(id);
       else if (p.inFlight) resend.push(p);
     }
     const restored: Array<Promise<void>> = [];
@@ -380,6 +398,8 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       w.resync = w.established ? new Set() : null;
       restored.push(this.startWatch(w));
     }
+    const monitoring = this.monitoring.restore();
+    if (monitoring) restored.push(monitoring.catch((e: Error) => this.reportErrorIfLive(e)));
     for (const p of resend) this.outbox.enqueue({ frame: p.frame, pending: p }, false);
     for (const item of backlog) this.outbox.enqueue(item, false);
     return Promise.all(restored).then(() => undefined);

@@ -32,6 +32,7 @@ export const enum Kind {
   Stats = 0x0b, //       c→b  ask for the broker's figures
   Pool = 0x0c, //        c→b  announce a shared-memory pool segment; aux = segment index (PROTOCOL 8.2)
   Release = 0x0d, //     c→b  a receiver is done with a shared-memory message; aux = token (PROTOCOL 8.4)
+  Monitor = 0x10, //     c→b  start, change or stop monitoring (PROTOCOL 3.15, SPEC §12)
   Welcome = 0x41, //     b→c  answer to hello: broker limits and features
   Msg = 0x42, //         b→c  a routed message; flag Call when a reply is expected
   Result = 0x43, //      b→c  success answer to a request; aux and payload depend on the request
@@ -40,6 +41,7 @@ export const enum Kind {
   Lost = 0x46, //        b→c  aux = messages dropped for this receiver since the last Lost
   Freed = 0x47, //       b→c  aux = a sender's pool slot every receiver released (PROTOCOL 8.5)
   Lagging = 0x48, //     b→c  aux = a sender's slot now held only by slow receivers (PROTOCOL 8.5)
+  Monitored = 0x4c, //   b→c  one broker event for a monitor; payload = control map (PROTOCOL 3.15)
 }
 
 /** Flag bits (PROTOCOL 1.3). */
@@ -104,6 +106,6 @@ export const MSG_DESCRIPTOR_BYTES = 16;
 /** Human names of the kinds, for error texts and tracing. */
 export const KIND_NAMES: Record<number, string> = {
   0x01: 'hello', 0x02: 'listen', 0x03: 'unlisten', 0x04: 'send', 0x05: 'flush', 0x06: 'query',
-  0x07: 'watch', 0x08: 'unwatch', 0x09: 'call', 0x0a: 'reply', 0x0b: 'stats', 0x0c: 'pool', 0x0d: 'release',
-  0x41: 'welcome', 0x42: 'msg', 0x43: 'result', 0x44: 'error', 0x45: 'event', 0x46: 'lost', 0x47: 'freed', 0x48: 'lagging',
+  0x07: 'watch', 0x08: 'unwatch', 0x09: 'call', 0x0a: 'reply', 0x0b: 'stats', 0x0c: 'pool', 0x0d: 'release', 0x10: 'monitor',
+  0x41: 'welcome', 0x42: 'msg', 0x43: 'result', 0x44: 'error', 0x45: 'event', 0x46: 'lost', 0x47: 'freed', 0x48: 'lagging', 0x4c: 'monitored',
 };

@@ -8,8 +8,8 @@ import { FrameParser } from '../../runtime/protocol/parser.js';
 /** Kinds as plain numbers (the runtime's const enums are not values at run time). */
 export const K = {
   Hello: 0x01, Listen: 0x02, Unlisten: 0x03, Send: 0x04, Flush: 0x05, Query: 0x06, Watch: 0x07,
-  Unwatch: 0x08, Call: 0x09, Reply: 0x0a, Stats: 0x0b, Pool: 0x0c, Release: 0x0d,
-  Welcome: 0x41, Msg: 0x42, Result: 0x43, Error: 0x44, Event: 0x45, Lost: 0x46,
+  Unwatch: 0x08, Call: 0x09, Reply: 0x0a, Stats: 0x0b, Pool: 0x0c, Release: 0x0d, Monitor: 0x10,
+  Welcome: 0x41, Msg: 0x42, Result: 0x43, Error: 0x44, Event: 0x45, Lost: 0x46, Monitored: 0x4c,
 } as const;
 
 /** Builds a frame from raw field bytes, so names may be invalid UTF-8; lengths are taken from the fields. */

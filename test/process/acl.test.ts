@@ -95,6 +95,27 @@ test('a sends on cam/*, b listens on cam/frame only, a third user nothing; acl c
   await assertHealthy(s);
 });
 
+test('monitor (SPEC §12): refused to a user without a monitor rule; a rule on cam/* shows only cam/* events, no connection events', async () => {
+  const group = addGroup('grp');
+  const [m, o] = [addUser('mon', group.name), addUser('out', group.name)];
+  const dir = policyDir();
+  fs.writeFileSync(path.join(dir, 'm.json'), JSON.stringify({ rules: [{ user: m.name, monitor: ['cam/*'] }, { user: '*', send: ['*'] }] }));
+  const s = await scene(['--group', group.name, '--acl-dir', dir]);
+  fs.chmodSync(path.dirname(s.broker.socket), 0o750);
+  fs.chownSync(path.dirname(s.broker.socket), 0, group.gid);
+  const refused = await runAs(o, process.execPath, [QCOP, 'monitor', '--socket', s.broker.socket], {}, [group.gid]);
+  assert.equal([refused.code, /^EACCES: .*may not monitor everything/m.test(refused.stderr)], [1, true], refused.stderr);
+  const mon = asUser(m, process.execPath, [QCOP, 'monitor', '--socket', s.broker.socket], {}, [group.gid]);
+  await waitFor(async () => JSON.parse((await runCli(['stats', '--socket', s.broker.socket])).stdout).monitors.connections === 1, 10000, "m's monitor");
+  for (const channel of ['ui/x', 'cam/x']) assert.is((await runCli(['send', channel, 'm(int)', '1', '--socket', s.broker.socket])).code, 0);
+  await mon.waitJson((e) => e.channel === 'cam/x', 10000, 'the cam/x send');
+  assert.equal(mon.json().map((e) => [e.event, e.channel]), [['send', 'cam/x']], 'neither ui/x nor connection events');
+  const root = new Proc(process.execPath, [QCOP, 'monitor', '--socket', s.broker.socket]);
+  await waitFor(async () => JSON.parse((await runCli(['stats', '--socket', s.broker.socket])).stdout).monitors.connections === 2, 10000, 'root may monitor everything');
+  root.kill('SIGTERM');
+  await assertHealthy(s);
+});
+
 test('a broker whose policy folder does not load does not start: EINVAL naming the file, exit 2', async () => {
   const dir = policyDir();
   fs.writeFileSync(path.join(dir, 'broken.json'), '{"rules": [');

@@ -106,6 +106,11 @@ export class Accounts {
     return this.passwd().find((u) => u.name === name)?.uid ?? null;
   }
 
+  /** The name of a uid, or null when the passwd file has none (the first entry wins). */
+  userName(uid: number): string | null {
+    return this.passwd().find((u) => u.uid === uid)?.name ?? null;
+  }
+
   /** The gid of a group name, or null when the group file has no such group. */
   groupId(name: string): number | null {
     return this.groups().find((g) => g.name === name)?.gid ?? null;

@@ -65,6 +65,7 @@ function fakeHost(overrides: Partial<ConnectionHost> = {}) {
     sender: null,
     pauses: new Pauses<Connection>(),
     countStuck: () => {},
+    toldLost: () => {},
     budget: new MemoryBudget(64 << 20, 16 << 20, () => 0),
     onFrame: (_c, f) => frames.push(f),
     onClose: (c) => closed.push(c),
