@@ -81,7 +81,12 @@ export class Access {
     const who = this.identity(c);
     if (who.uid === 0 || who.uid === BROKER_UID) return null;
     const p = this.policy;
-    if (!p || !(patterns.length ? patterns : ['*']).every((x) => p.mayAny(who, 'monitor', x))) return false;
+    const asked = patterns.length ? patterns : ['*'];
+    const refused = p ? asked.find((x) => !p.mayAny(who, 'monitor', x)) : asked[0];
+    if (refused !== undefined) {
+      if (p) this.deny(who, 'monitor', refused);
+      return false;
+    }
     return (channel) => this.policy !== null && this.policy.allowed(who, 'monitor', channel).allowed;
   }
 
