@@ -378,5 +378,6 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     }
   }
   if (!resolved.noSocket) await broker.listenUnix();
+  broker.durable.started(); // SPEC §10: stored messages nobody listens to start their services
   return broker;
 }

@@ -136,6 +136,11 @@ export class Durable {
     this.activation.registered(name);
   }
 
+  /** The broker accepts connections: channels with stored messages and no listener start their services. */
+  started(): void {
+    this.queues?.kick();
+  }
+
   /** The Ack frame (PROTOCOL 3.16). */
   ack(c: Connection, id: number): void {
     this.queues?.ack(c, id);

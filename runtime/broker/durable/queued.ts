@@ -112,6 +112,11 @@ export class Queues {
     for (const ch of channels) this.pump(ch);
   }
 
+  /** Delivers, or asks for a program for, every channel with stored messages (at start). */
+  kick(): void {
+    for (const ch of [...this.queues.keys()]) this.pump(ch);
+  }
+
   /** True when messages wait (undelivered) on `channel`. */
   waiting(channel: string): boolean {
     const q = this.queues.get(channel);
