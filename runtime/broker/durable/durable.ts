@@ -109,11 +109,18 @@ export class Durable {
     try {
       if (retain) this.retained.set(channel, this.messageOf(f), Buffer.from(data), queued);
       if (!queued) return false;
-      const n = this.queues!.send(channel, this.messageOf(f), Buffer.from(data));
-      this.b.counters.routed++;
-      this.b.counters.delivered += n;
-      if (f.flags & Flag.WantCount) c.push(encodeFrame(Kind.Result, Flag.Queued, f.id, n, '', ''));
-      else c.sent++;
+      const want = (f.flags & Flag.WantCount) !== 0;
+      const id = f.id;
+      this.queues!.send(channel, this.messageOf(f), Buffer.from(data), (err, n) => {
+        this.b.counters.routed++;
+        this.b.counters.delivered += n;
+        if (err) this.b.log('warn', `durable store: ${err.message}`);
+        if (!want || c.state !== 'open') return;
+        // SPEC §10 sync: the answer says "stored" only once it is on disk.
+        if (err) c.error((err as QcopError).code ?? 'ESYSTEM', err.message.replace(/^E[A-Z0-9]+: /, ''), id, Kind.Send, channel);
+        else c.push(encodeFrame(Kind.Result, Flag.Queued, id, n, '', ''));
+      });
+      if (!want) c.sent++;
     } catch (err) {
       const e = err as QcopError;
       c.error(e.code ?? 'ESYSTEM', e.message.replace(/^E[A-Z0-9]+: /, ''), f.id, f.kind, channel);
@@ -187,7 +194,7 @@ export class Durable {
     const data = deadLetterData(m);
     if (this.isQueued(DEAD_LETTER)) {
       try {
-        this.queues!.send(DEAD_LETTER, m.message, data);
+        this.queues!.send(DEAD_LETTER, m.message, data, () => {});
         return;
       } catch (err) {
         this.b.log('warn', `cannot store a dead letter: ${(err as Error).message}`);

@@ -20,6 +20,8 @@ interface Entry {
   holders: Set<QueueReceiver> | null;
   redelivered: boolean;
   consumed: boolean;
+  /** On disk as `durability` asks: only then is it delivered (and later ones wait behind it). */
+  synced: boolean;
 }
 
 class ChannelQueue {
@@ -62,15 +64,21 @@ export class Queues {
 
   constructor(private readonly store: Store, private readonly host: QueueHost, private readonly limits: QueueLimits) {
     const all = [...store.messages.values()].sort((a, b) => a.seq - b.seq);
-    for (const m of all) this.add(m, m.deliveries > 0);
+    for (const m of all) this.add(m, m.deliveries > 0, true);
   }
 
-  /** Stores a message (throws ENOSPC/ENOBUFS) and delivers it if it can; returns how many received it now. */
-  send(channel: string, message: string, data: Buffer): number {
-    const m = this.store.append(channel, message, data);
-    const e = this.add(m, false);
-    this.pump(channel);
-    return e.holders?.size ?? 0;
+  /**
+   * Stores a message (throws ENOSPC/ENOBUFS) and, once it is on disk as `durability` says,
+   * delivers it if it can; `done` then gets how many received it.
+   */
+  send(channel: string, message: string, data: Buffer, done: (err: Error | null, receivers: number) => void): void {
+    let e: Entry | null = null;
+    const m = this.store.append(channel, message, data, (err) => {
+      e!.synced = true;
+      this.pump(channel);
+      done(err, e!.holders?.size ?? 0);
+    });
+    e = this.add(m, false, false);
   }
 
   /** Delivers what waits on every queued channel `name` (a channel or a pattern) covers: a listener registered. */
@@ -138,10 +146,10 @@ export class Queues {
     return n;
   }
 
-  private add(m: StoredMsg, redelivered: boolean): Entry {
+  private add(m: StoredMsg, redelivered: boolean, synced: boolean): Entry {
     let q = this.queues.get(m.channel);
     if (!q) this.queues.set(m.channel, (q = new ChannelQueue()));
-    const e: Entry = { m, holders: null, redelivered, consumed: false };
+    const e: Entry = { m, holders: null, redelivered, consumed: false, synced };
     q.entries.push(e);
     q.count++;
     q.bytes += m.bytes;
@@ -176,6 +184,7 @@ export class Queues {
     for (let i = q.head; i < q.entries.length; i++) {
       const e = q.entries[i]!;
       if (e.consumed || e.holders) continue;
+      if (!e.synced) break;
       if (receivers.some((r) => (this.unacked.get(r)?.size ?? 0) >= window)) break;
       const m = e.m;
       if (m.deliveries >= this.limits.maxDeliveries) {

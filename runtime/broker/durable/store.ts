@@ -55,6 +55,10 @@ export class Store {
   private dirty = false;
   private timer: NodeJS.Timeout | null = null;
   private compacting = false;
+  private syncing = false;
+  private nextWaiters: Array<(err: Error | null) => void> = [];
+  /** Descriptors of closed segments, closed once the fdatasync in flight on them returned. */
+  private toClose: number[] = [];
 
   constructor(readonly dir: string, private readonly opts: StoreOptions) {
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -75,12 +79,18 @@ export class Store {
     return this.segments.length;
   }
 
-  /** Stores a message; returns it with its sequence number. */
-  append(channel: string, message: string, data: Buffer): StoredMsg {
+  /**
+   * Stores a message; returns it with its sequence number. With sync durability it is on disk
+   * once `onDisk` is called (a group commit: one fdatasync, off the event loop, for every message
+   * written meanwhile); with batch durability `onDisk` is called at once.
+   */
+  append(channel: string, message: string, data: Buffer, onDisk: (err: Error | null) => void): StoredMsg {
     const seq = this.nextSeq;
     const rec = encodeRecord({ type: RecordType.Msg, seq, deliveries: 0, channel, message, data });
     this.checkRoom(rec.length);
-    const seg = this.write(rec, true);
+    const seg = this.write(rec, false);
+    if (this.opts.durability === 'sync') this.afterSync(onDisk);
+    else queueMicrotask(() => onDisk(null));
     this.nextSeq++;
     const m: StoredMsg = { seq, channel, message, data, deliveries: 0, segment: seg, bytes: rec.length };
     this.live(seg, rec.length);
@@ -119,6 +129,26 @@ export class Store {
     this.retained.set(channel, { message, data, segment: seg, bytes: rec.length });
   }
 
+  /** Calls `cb` once everything written so far is on disk: joins the next group commit. */
+  private afterSync(cb: (err: Error | null) => void): void {
+    this.nextWaiters.push(cb);
+    if (!this.syncing) this.groupSync();
+  }
+
+  private groupSync(): void {
+    if (this.nextWaiters.length === 0 || this.fd < 0) return;
+    const waiters = this.nextWaiters;
+    this.nextWaiters = [];
+    this.syncing = true;
+    this.dirty = false;
+    fs.fdatasync(this.fd, (err) => {
+      this.syncing = false;
+      for (const fd of this.toClose.splice(0)) fs.close(fd, () => {});
+      for (const w of waiters) w(err ? QcopError.fromSystem(err, `cannot sync ${this.head.file}`) : null);
+      this.groupSync();
+    });
+  }
+
   /** Writes what batch durability still holds to disk. */
   sync(): void {
     if (!this.dirty || this.fd < 0) return;
@@ -131,6 +161,7 @@ export class Store {
   }
 
   close(): void {
+    for (const w of this.nextWaiters.splice(0)) w(new QcopError('ECLOSED', 'the broker is closing'));
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
     this.sync();
@@ -193,8 +224,10 @@ export class Store {
   /** Starts a new head segment. */
   private roll(): void {
     if (this.fd >= 0) {
+      // Everything of the old segment is on disk before the new one starts (waiters of the next group included).
       fs.fdatasyncSync(this.fd);
-      fs.closeSync(this.fd);
+      if (this.syncing) this.toClose.push(this.fd);
+      else fs.closeSync(this.fd);
     }
     const index = (this.segments.length ? this.head.index : 0) + 1;
     const file = path.join(this.dir, `${String(index).padStart(10, '0')}.qlog`);
@@ -220,6 +253,7 @@ export class Store {
           if (old.liveBytes > SEGMENT_BYTES / 4 || this.segments.length < 3) return;
           this.copyForward(old);
           if (old.live > 0) return;
+          fs.fdatasyncSync(this.fd); // the copies are on disk before the originals go
         }
         fs.rmSync(old.file, { force: true });
         this.segments.shift();
@@ -234,7 +268,7 @@ export class Store {
   private copyForward(old: Segment): void {
     for (const m of [...this.messages.values()].filter((x) => x.segment === old).sort((a, b) => a.seq - b.seq)) {
       const rec = encodeRecord({ type: RecordType.Msg, seq: m.seq, deliveries: m.deliveries, channel: m.channel, message: m.message, data: m.data });
-      const seg = this.write(rec, true);
+      const seg = this.write(rec, false);
       this.dead(old, m.bytes);
       m.segment = seg;
       m.bytes = rec.length;
@@ -243,7 +277,7 @@ export class Store {
     for (const [channel, r] of this.retained) {
       if (r.segment !== old) continue;
       const rec = encodeRecord({ type: RecordType.Retain, channel, message: r.message, data: r.data });
-      const seg = this.write(rec, true);
+      const seg = this.write(rec, false);
       this.dead(old, r.bytes);
       r.segment = seg;
       r.bytes = rec.length;
