@@ -114,8 +114,10 @@ export class Queues {
       if (e.holders.size > 0) continue;
       e.holders = null;
       e.redelivered = true;
-      this.store.count(e.m);
       channels.add(e.m.channel);
+      // Its last delivery failed: to the dead letters now, not when someone listens again.
+      if (e.m.deliveries >= this.limits.maxDeliveries) this.bury(e);
+      else this.store.count(e.m);
     }
     for (const ch of channels) this.pump(ch);
   }
@@ -156,6 +158,17 @@ export class Queues {
     return e;
   }
 
+  /** Moves a message delivered maxDeliveries times without acknowledgement to the dead letters. */
+  private bury(e: Entry): void {
+    const m = e.m;
+    this.consume(e);
+    const q = this.queues.get(m.channel)!;
+    q.dead++;
+    this.deadLetters++;
+    this.host.log('warn', `message ${m.seq} '${m.message}' on ${m.channel} was delivered ${m.deliveries} times without acknowledgement: moved to ${DEAD_LETTER}`);
+    this.host.deadLetter(m);
+  }
+
   private consume(e: Entry): void {
     if (e.consumed) return;
     e.consumed = true;
@@ -188,11 +201,7 @@ export class Queues {
       if (receivers.some((r) => (this.unacked.get(r)?.size ?? 0) >= window)) break;
       const m = e.m;
       if (m.deliveries >= this.limits.maxDeliveries) {
-        this.consume(e);
-        q.dead++;
-        this.deadLetters++;
-        this.host.log('warn', `message ${m.seq} '${m.message}' on ${m.channel} was delivered ${m.deliveries} times without acknowledgement: moved to ${DEAD_LETTER}`);
-        this.host.deadLetter(m);
+        this.bury(e);
         continue;
       }
       const id = m.seq >>> 0;

@@ -241,7 +241,7 @@ export class Store {
   /**
    * Drops the oldest segments once nothing in them matters; copies the few live records of a
    * mostly consumed oldest segment forward first. Only the oldest goes, so a Done record never
-   * outlives... rather, never dies before the message it ends (docs/DURABLE.md §4).
+   * disappears before the message it ends (docs/DURABLE.md §4).
    */
   private compact(): void {
     if (this.compacting) return;
