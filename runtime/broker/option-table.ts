@@ -60,7 +60,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   { key: 'stateDir', flag: 'state-dir', kind: 'text', default: null, help: 'folder of the durable store (default /var/lib/qcop for root, else $XDG_STATE_HOME/qcop or ~/.local/state/qcop)' },
   { key: 'durability', flag: 'durability', kind: 'choice', values: ['sync', 'batch'], default: 'sync', help: "'sync': a stored message is on disk before it is routed; 'batch': written at once, synced every syncIntervalMs" },
   int('syncIntervalMs', null, 1, 60_000, 100, 'with batch durability, how often the store is synced to disk'),
-  int('maxStoredBytes', 'max-stored-bytes', 1024, 2 ** 48, 256 << 20, 'bytes of stored messages and retained values on disk; ENOBUFS beyond'),
+  int('maxStoredBytes', 'max-stored-bytes', 1024, 2 ** 48, 64 << 20, 'bytes of stored messages and retained values (on disk, and held in memory too); ENOBUFS beyond'),
   int('maxDeliveries', 'max-deliveries', 1, 255, 3, 'deliveries of a queued message without acknowledgement before it goes to qcop/dead-letter'),
   int('maxUnackedPerClient', null, 1, 1 << 20, 256, 'messages of queued channels one connection may hold unacknowledged; more wait'),
   int('maxRetainedBytes', 'max-retained-bytes', 0, 2 ** 40, 16 << 20, 'bytes of retained values (names and data); ENOBUFS beyond'),

@@ -80,7 +80,7 @@ export interface BrokerOptions {
   durability?: 'sync' | 'batch';
   /** With batch durability, how often the store is synced (default 100 ms). */
   syncIntervalMs?: number;
-  /** Bytes the store may hold (default 256 MiB; ENOBUFS beyond). */
+  /** Bytes the store may hold, on disk and in memory (default 64 MiB; ENOBUFS beyond). */
   maxStoredBytes?: number;
   /** Deliveries without acknowledgement before qcop/dead-letter (default 3). */
   maxDeliveries?: number;
