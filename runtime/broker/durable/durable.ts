@@ -101,11 +101,9 @@ export class Durable {
     const retain = (f.flags & Flag.Retain) !== 0;
     const queued = this.isQueued(channel);
     if (!retain && !queued) return receivers === 0 && this.activation.park(c, f, channel);
-    if (f.flags & Flag.Shm) {
-      c.error('ENOTSUP', 'a message through shared memory cannot be stored or retained; send it inline (docs/DURABLE.md)', f.id, f.kind, channel);
-      return true;
-    }
-    const data = payloadOf(f);
+    // Data in the sender's shared-memory pool are copied out of its slot (freed at once): stored bytes, delivered inline.
+    const data = f.flags & Flag.Shm ? this.b.shm.copyOut(c, f, this.b.options.maxFrameBytes - f.messageEnd) : payloadOf(f);
+    if (data === null) return true;
     try {
       if (retain) this.retained.set(channel, this.messageOf(f), Buffer.from(data), queued);
       if (!queued) return false;
