@@ -204,6 +204,7 @@ const unlisten: Handler = (b, c, f) => {
     b.registry.remove(name, c);
     b.quotas.give(c, 'listeners');
     if (b.monitor.active) tapListen(b, c, name, false);
+    b.durable.unlistened(c); // SPEC §10: what it held there goes to the others
   }
   result(c, f);
 };

@@ -187,7 +187,7 @@ export class ShmRouter {
    * bad descriptor (EBADSLOT), or data longer than `maxBytes` (EMSGSIZE: they could not be
    * delivered inline later).
    */
-  copyOut(c: Connection, f: Frame, maxBytes: number): Buffer | null {
+  copyOut(c: Connection, f: Frame, maxBytes: number, free = true): Buffer | null {
     const p = payloadOf(f);
     const st = this.senders.get(c);
     if (p.length !== SEND_DESCRIPTOR_BYTES || !st) return this.refuse(c, f, 'descriptor before any pool segment, or not 16 bytes');
@@ -198,7 +198,8 @@ export class ShmRouter {
     if (!segment) return this.refuse(c, f, `pool segment ${p.readUInt32LE(4)} is not announced`);
     if (length === 0 || offset + length > segment.seg.size) return this.refuse(c, f, `slot ${offset}+${length} lies outside the ${segment.seg.size}-byte segment`);
     if (st.slots.has(id)) return this.refuse(c, f, `slot ${id} is still in use`);
-    c.push(encodeFrame(Kind.Freed, 0, 0, id, '', ''));
+    // Without `free` the slot goes on to be routed as usual (a retained copy of a message of a channel that is not queued).
+    if (free) c.push(encodeFrame(Kind.Freed, 0, 0, id, '', ''));
     if (length > maxBytes) {
       c.error('EMSGSIZE', `${length} data bytes cannot be stored: a stored message is delivered inline, at most ${maxBytes} bytes of data here`, f.id, f.kind);
       return null;
@@ -210,6 +211,12 @@ export class ShmRouter {
       return this.refuse(c, f, `pool segment ${p.readUInt32LE(4)} no longer backs slot ${offset}+${length} (it was shrunk)`);
     }
     return out;
+  }
+
+  /** Tells the sender of a Send|Shm that was never routed (it waited for an activated program) that its slot is free. */
+  unrouted(c: Connection, f: Frame): void {
+    const p = payloadOf(f);
+    if (p.length === SEND_DESCRIPTOR_BYTES && c.state === 'open') c.push(encodeFrame(Kind.Freed, 0, 0, p.readUInt32LE(0), '', ''));
   }
 
   /** PROTOCOL 8.4: a receiver is done with a token; a token it does not hold is EBADSLOT. */

@@ -117,6 +117,31 @@ test('retained values: a pattern listener gets every matching one first; queued 
   await c.close();
 });
 
+test('a listener closed with a message unacknowledged: it goes to the other listener, marked, without a disconnect', async () => {
+  const dir = tempDir();
+  const broker = await durableBroker(dir, { queued: ['app/*'] });
+  const a = await connect({ socket: broker.socket });
+  const seenA: unknown[] = [];
+  const la = a.listen('app/u', (m) => {
+    seenA.push(m.data);
+    return new Promise(() => {}); // never finishes
+  });
+  await la.ready;
+  assert.is(await a.deliver('app/u', 'x(int)', 1), 1);
+  await waitFor(() => seenA.length === 1, 10_000, 'A got it');
+  const b = await connect({ socket: broker.socket });
+  const seenB: Array<[unknown, boolean]> = [];
+  const lb = b.listen('app/*', (m) => void seenB.push([m.data, m.redelivered]));
+  await lb.ready;
+  assert.equal(seenB, []);
+  la.close();
+  await waitFor(() => seenB.length === 1, 10_000, 'B got it');
+  assert.equal(seenB, [[1, true]]);
+  await waitFor(async () => (await b.stats() as any).durable.storedMessages === 0, 10_000, 'acknowledged by B');
+  await a.close();
+  await b.close();
+});
+
 test('scripts/recover-queued.mjs reads the stored messages without the broker', async () => {
   const dir = tempDir();
   const broker = await durableBroker(dir, { queued: ['app/*'] });

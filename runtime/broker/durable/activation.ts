@@ -73,16 +73,22 @@ export class Activation {
     if (!s) return false;
     const recent = this.failedAt.get(s.file);
     const answers = f.kind === Kind.Call || (f.flags & Flag.WantCount) !== 0;
+    const unsent = { c, f, channel, since: 0, timer: null };
     if (recent && Date.now() - recent.at < RETRY_AFTER_MS && !this.runs.has(s.file)) {
+      this.drop(unsent);
       if (answers) c.error('EACTIVATION', recent.text, f.id, f.kind, channel);
       return true;
     }
     if (this.waitingCount >= this.o.maxActivationWaiting) {
+      this.drop(unsent);
       if (answers) c.error('ELIMIT', `more than ${this.o.maxActivationWaiting} messages and calls wait for started programs`, f.id, f.kind, channel);
       return true;
     }
     const run = this.runs.get(s.file) ?? this.start(s, channel, c, f);
-    if (!run) return true;
+    if (!run) {
+      this.drop(unsent);
+      return true;
+    }
     if (run.registered) {
       // Its program runs but listens no more: wait for it to listen again, as long as for a start.
       run.registered = false;
@@ -95,6 +101,7 @@ export class Activation {
       const timeout = Math.min(f.aux === 0 ? DEFAULT_CALL_TIMEOUT_MS : f.aux, MAX_CALL_TIMEOUT_MS);
       p.timer = setTimeout(() => {
         if (!this.unpark(run, p)) return;
+        this.drop(p);
         c.error('ETIMEDOUT', `no reply on ${channel} in time: its program (${s.file}) did not listen yet`, f.id, f.kind, channel);
       }, timeout);
       p.timer.unref?.();
@@ -173,6 +180,11 @@ export class Activation {
       if (run.timer) clearTimeout(run.timer);
       for (const p of run.waiting) if (p.timer) clearTimeout(p.timer);
     }
+  }
+
+  /** A waiting frame that will not be routed: a shared-memory slot it names goes back to its sender. */
+  private drop(p: Parked): void {
+    if (p.f.flags & Flag.Shm) this.b.shm.unrouted(p.c, p.f);
   }
 
   private unpark(run: Run, p: Parked): boolean {
@@ -263,6 +275,7 @@ export class Activation {
     this.b.log('warn', `activation failed: ${text}`);
     for (const p of run.waiting) {
       if (p.timer) clearTimeout(p.timer);
+      this.drop(p);
       if (p.f.kind === Kind.Call || p.f.flags & Flag.WantCount) p.c.error('EACTIVATION', text, p.f.id, p.f.kind, p.channel);
     }
     this.waitingCount -= run.waiting.length;

@@ -102,7 +102,7 @@ export class Durable {
     const queued = this.isQueued(channel);
     if (!retain && !queued) return receivers === 0 && this.activation.park(c, f, channel);
     // Data in the sender's shared-memory pool are copied out of its slot (freed at once): stored bytes, delivered inline.
-    const data = f.flags & Flag.Shm ? this.b.shm.copyOut(c, f, this.b.options.maxFrameBytes - f.messageEnd) : payloadOf(f);
+    const data = f.flags & Flag.Shm ? this.b.shm.copyOut(c, f, this.b.options.maxFrameBytes - f.messageEnd, queued) : payloadOf(f);
     if (data === null) return true;
     try {
       if (retain) this.retained.set(channel, this.messageOf(f), Buffer.from(data), queued);
@@ -149,6 +149,11 @@ export class Durable {
   /** The Ack frame (PROTOCOL 3.16). */
   ack(c: Connection, id: number): void {
     this.queues?.ack(c, id);
+  }
+
+  /** The unlisten hook: messages `c` held on queued channels it no longer listens to go to the others (or wait). */
+  unlistened(c: Connection): void {
+    this.queues?.released(c, (ch) => this.b.registry.route(ch).includes(c));
   }
 
   /** A connection is gone: what it held is delivered again. */

@@ -102,13 +102,30 @@ export class Queues {
     this.pump(e.m.channel);
   }
 
+  /** A receiver stopped listening: what it held on channels it no longer covers is given back as after a close. */
+  released(r: QueueReceiver, covers: (channel: string) => boolean): void {
+    const mine = this.unacked.get(r);
+    if (!mine) return;
+    const back = new Map<number, Entry>();
+    for (const [id, e] of mine) {
+      if (covers(e.m.channel)) continue;
+      back.set(id, e);
+      mine.delete(id);
+    }
+    if (back.size > 0) this.giveBack(r, back);
+  }
+
   /** A receiver is gone: what it held and did not acknowledge is delivered again, marked, to whoever listens. */
   closed(r: QueueReceiver): void {
     const mine = this.unacked.get(r);
     if (!mine) return;
     this.unacked.delete(r);
+    this.giveBack(r, mine);
+  }
+
+  private giveBack(r: QueueReceiver, held: Map<number, Entry>): void {
     const channels = new Set<string>();
-    for (const e of mine.values()) {
+    for (const e of held.values()) {
       if (!e.holders || e.consumed) continue;
       e.holders.delete(r);
       if (e.holders.size > 0) continue;
