@@ -98,6 +98,44 @@ test('a service with a user runs as that user when the broker is root; a killed 
   await c.close();
 });
 
+test('a service naming a systemd unit: systemctl start UNIT, its failure is EACTIVATION with its status and stderr', async () => {
+  // A stand-in for systemctl first in the broker's PATH: `start ok.service` starts the program in the
+  // background and exits 0 (as systemd does); any other unit fails as systemd says it.
+  const dir = tempDir();
+  const bin = path.join(dir, 'bin');
+  fs.mkdirSync(bin);
+  const prog = path.join(dir, 'unit-prog.mjs');
+  fs.writeFileSync(prog, `import { connect } from ${JSON.stringify(DIST)};
+const c = await connect({ name: 'unit' });
+c.listen('svc/unit', (m) => m.reply?.({ via: 'unit', pid: process.pid }));
+`);
+  fs.writeFileSync(path.join(bin, 'systemctl'), `#!/bin/sh
+echo "$@" >> ${JSON.stringify(path.join(dir, 'systemctl.log'))}
+if [ "$1" = start ] && [ "$2" = ok.service ]; then ${JSON.stringify(process.execPath)} ${JSON.stringify(prog)} >/dev/null 2>&1 & exit 0; fi
+echo "Failed to start $2: Unit $2 not found." >&2
+exit 5
+`);
+  fs.chmodSync(path.join(bin, 'systemctl'), 0o755);
+  service(dir, 'ok', { channel: 'svc/unit', unit: 'ok.service' });
+  service(dir, 'missing', { channel: 'svc/missing', unit: 'missing.service' });
+  const broker = await durableBroker(dir, { servicesDir: path.join(dir, 'services.d') }, path.join(dir, 'qcop.sock'), { PATH: `${bin}:${process.env.PATH}` });
+  const c = await connect({ socket: broker.socket });
+  const r = (await c.call('svc/unit', 'x()', undefined, { timeoutMs: 20_000 })) as { via: string; pid: number };
+  assert.is(r.via, 'unit');
+  try {
+    await c.call('svc/missing', 'x()', undefined, { timeoutMs: 20_000 });
+    assert.unreachable('answered');
+  } catch (e) {
+    assert.is((e as { code: string }).code, 'EACTIVATION');
+    assert.match((e as Error).message, /unit missing\.service/);
+    assert.match((e as Error).message, /status 5/);
+    assert.match((e as Error).message, /Unit missing\.service not found/);
+  }
+  assert.equal(fs.readFileSync(path.join(dir, 'systemctl.log'), 'utf8').trim().split('\n'), ['start ok.service', 'start missing.service']);
+  process.kill(r.pid, 'SIGKILL');
+  await c.close();
+});
+
 test('a service file others may write is refused', async () => {
   const dir = tempDir();
   service(dir, 'open', { channel: 'svc/open' }, `process.exit(0);\n`);

@@ -1,15 +1,22 @@
 // Durable-delivery test plumbing: a broker with a config file, and small listener programs (.mjs) run as processes.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { ROOT, spawnBroker, tempDir, type Proc } from '../helpers/procs.js';
+import { Proc, QCOPD, ROOT, socketAnswers, spawnBroker, tempDir, waitFor } from '../helpers/procs.js';
 
 export const DIST = path.join(ROOT, 'dist/runtime/index.js');
 
 /** Starts qcopd with `config` written to a config file; stateDir defaults to a folder of `dir`. */
-export async function durableBroker(dir: string, config: Record<string, unknown>, socket = path.join(dir, 'qcop.sock')): Promise<Proc & { socket: string }> {
+export async function durableBroker(dir: string, config: Record<string, unknown>, socket = path.join(dir, 'qcop.sock'), env?: NodeJS.ProcessEnv): Promise<Proc & { socket: string }> {
   const file = path.join(dir, 'qcopd.json');
   fs.writeFileSync(file, JSON.stringify({ stateDir: path.join(dir, 'state'), ...config }));
-  return spawnBroker(['--config', file], socket);
+  if (!env) return spawnBroker(['--config', file], socket);
+  const p = new Proc(process.execPath, [QCOPD, '--socket', socket, '--config', file], env) as Proc & { socket: string };
+  p.socket = socket;
+  await waitFor(async () => {
+    if (p.child.exitCode !== null) throw new Error(`broker exited: ${p.stderr}`);
+    return socketAnswers(socket);
+  }, 10000, 'the broker socket');
+  return p;
 }
 
 /**

@@ -5,6 +5,9 @@ import { Pattern } from '../../protocol/pattern.js';
 import { isPattern } from '../../protocol/names.js';
 import type { Store, StoredMsg } from './store.js';
 
+/** A queued message no receiver had room for is tried again after this long. */
+const RETRY_MS = 200;
+
 /** The channel a message goes to after `maxDeliveries` deliveries without acknowledgement. */
 export const DEAD_LETTER = 'qcop/dead-letter';
 
@@ -175,6 +178,17 @@ export class Queues {
     return e;
   }
 
+  private readonly retrying = new Set<string>();
+
+  private retryLater(channel: string): void {
+    if (this.retrying.has(channel)) return;
+    this.retrying.add(channel);
+    setTimeout(() => {
+      this.retrying.delete(channel);
+      this.pump(channel);
+    }, RETRY_MS).unref?.();
+  }
+
   /** Moves a message delivered maxDeliveries times without acknowledgement to the dead letters. */
   private bury(e: Entry): void {
     const m = e.m;
@@ -231,7 +245,11 @@ export class Queues {
         if (!mine) this.unacked.set(r, (mine = new Map()));
         mine.set(id, e);
       }
-      if (holders.size === 0) break; // every receiver is full: the message waits for an acknowledgement or a disconnect
+      if (holders.size === 0) {
+        // Every receiver is full (slow-consumer policy): try again shortly, not only at the next event.
+        this.retryLater(channel);
+        break;
+      }
       e.holders = holders;
       m.deliveries++;
     }

@@ -20,6 +20,8 @@ export interface Service {
 
 /** Largest service file read (a service file is a few lines of JSON). */
 const MAX_FILE_BYTES = 64 * 1024;
+/** The folder is looked at again at most this often: unrouted sends ask for services, and must not cost a readdir each. */
+export const REFRESH_MS = 1000;
 const UNIT_RE = /^[A-Za-z0-9:_.\\@-]{1,255}$/;
 
 /** Checks one parsed service file; returns the problem as text. */
@@ -66,6 +68,7 @@ export function parseService(file: string, v: unknown): Service | string {
 export class ServiceTable {
   private services: Service[] = [];
   private stamp = '';
+  private lookedAt = -Infinity;
 
   constructor(private readonly dir: string | null, private readonly log: (level: 'warn' | 'info', text: string) => void) {}
 
@@ -80,9 +83,12 @@ export class ServiceTable {
     return this.services.length;
   }
 
-  /** Re-reads the folder when its modification time or its files' changed. */
+  /** Re-reads the folder when its modification time or its files' changed (looked at most every REFRESH_MS). */
   refresh(): void {
     if (!this.dir) return;
+    const now = Date.now();
+    if (now - this.lookedAt < REFRESH_MS) return;
+    this.lookedAt = now;
     let names: string[];
     let stamp: string;
     try {
