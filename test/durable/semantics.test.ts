@@ -142,6 +142,20 @@ test('a listener closed with a message unacknowledged: it goes to the other list
   await b.close();
 });
 
+test('qcop monitor sees a send to a queued channel once it is stored', async () => {
+  const dir = tempDir();
+  const broker = await durableBroker(dir, { queued: ['app/*'] });
+  const c = await connect({ socket: broker.socket });
+  const events: Array<Record<string, unknown>> = [];
+  const m = await c.monitor(['app/*'], (ev) => void events.push(ev as unknown as Record<string, unknown>));
+  await c.deliver('app/m', 'seen(int)', 4);
+  await waitFor(() => events.some((e) => e.event === 'send'), 10_000, 'the send event');
+  const e = events.find((x) => x.event === 'send')!;
+  assert.equal([e.channel, e.message, e.receivers], ['app/m', 'seen(int)', 0]);
+  await m.stop();
+  await c.close();
+});
+
 test('scripts/recover-queued.mjs reads the stored messages without the broker', async () => {
   const dir = tempDir();
   const broker = await durableBroker(dir, { queued: ['app/*'] });

@@ -13,6 +13,7 @@ import { RetainedValues } from './retained.js';
 import { Store, type StoredMsg } from './store.js';
 import { deadLetterData } from './dead-letter.js';
 import { Activation } from './activation.js';
+import { tapSend } from '../monitor-events.js';
 
 /** The options of this part (docs/CONFIG.md, docs/DURABLE.md). */
 export interface DurableOptions {
@@ -109,9 +110,13 @@ export class Durable {
       if (!queued) return false;
       const want = (f.flags & Flag.WantCount) !== 0;
       const id = f.id;
+      const bytes = data.length;
       this.queues!.send(channel, this.messageOf(f), Buffer.from(data), (err, n) => {
         this.b.counters.routed++;
         this.b.counters.delivered += n;
+        // SPEC §12: a stored message is a send like any other for `qcop monitor` and `qcop top`.
+        if (this.b.figures.on) this.b.figures.count(channel, bytes, 0);
+        if (this.b.monitor.active) tapSend(this.b, c, f, channel, n);
         if (err) this.b.log('warn', `durable store: ${err.message}`);
         if (!want || c.state !== 'open') return;
         // SPEC §10 sync: the answer says "stored" only once it is on disk.
