@@ -115,4 +115,21 @@ test('compaction: consumed segments are deleted; a mostly consumed oldest one is
   r.close();
 });
 
+test('scanSegment never throws on random or mutated bytes (it reads disks a crash left behind)', () => {
+  let seed = 42;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) >>> 0;
+    return seed % n;
+  };
+  const good = Buffer.concat([SEGMENT_MAGIC, ...[0, 1, 2].map((i) => encodeRecord({ type: RecordType.Msg, seq: i, deliveries: 0, channel: 'a/b', message: 'm()', data: Buffer.alloc(i * 3, i) })), encodeRecord({ type: RecordType.Done, seq: 1 })]);
+  for (let round = 0; round < 3000; round++) {
+    const b = round % 3 === 0 ? Buffer.from(Array.from({ length: rnd(200) }, () => rnd(256))) : Buffer.from(good);
+    if (round % 3 !== 0) for (let k = 0, n = 1 + rnd(4); k < n; k++) b[rnd(b.length)] = rnd(256);
+    const cut = round % 5 === 0 ? b.subarray(0, rnd(b.length + 1)) : b;
+    const scan = scanSegment(cut);
+    assert.ok(scan.goodEnd <= cut.length);
+    if (round % 3 !== 0 && scan.problem === null) assert.ok(scan.records.length >= 1);
+  }
+});
+
 test.run();
