@@ -43,6 +43,26 @@ test('a listener killed inside its handler: that message is delivered again once
   await client.close();
 });
 
+test('broker kill -9 while a handler runs: after restart that message comes again, marked redelivered', async () => {
+  const dir = tempDir();
+  const sock = path.join(dir, 'qcop.sock');
+  let broker = await durableBroker(dir, { queued: ['app/*'] }, sock);
+  const busy = new Proc(process.execPath, [listenerScript(dir, 600_000), sock, 'app/k']);
+  await busy.waitJson((v) => v.ready, 20_000, 'listener ready');
+  const c = await connect({ socket: sock, reconnect: false } as never);
+  await c.deliver('app/k', 'job(int)', 1);
+  await c.deliver('app/k', 'job(int)', 2);
+  await busy.waitJson((v) => v.n === 2, 20_000, 'both in handlers');
+  await c.close().catch(() => {});
+  broker.kill('SIGKILL');
+  await broker.exited;
+  busy.kill('SIGKILL');
+  broker = await durableBroker(dir, { queued: ['app/*'] }, sock);
+  const next = new Proc(process.execPath, [listenerScript(dir), sock, 'app/k']);
+  await waitFor(() => messagesOf(next).length >= 2, 20_000, 'both again');
+  assert.equal(messagesOf(next).map((l) => [l.data, l.redelivered]), [[1, true], [2, true]]);
+});
+
 test('a torn last record (log cut mid-record): the broker starts, reports it, delivers everything before it', async () => {
   const dir = tempDir();
   const sock = path.join(dir, 'qcop.sock');

@@ -225,6 +225,7 @@ export class Queues {
       return;
     }
     const window = this.limits.maxUnackedPerClient;
+    let last = 0;
     for (let i = q.head; i < q.entries.length; i++) {
       const e = q.entries[i]!;
       if (e.consumed || e.holders) continue;
@@ -252,6 +253,9 @@ export class Queues {
       }
       e.holders = holders;
       m.deliveries++;
+      if (m.seq > last) last = m.seq;
     }
+    // One record per batch: after a broker crash these come again marked redelivered.
+    if (last > 0) this.store.delivered(channel, last);
   }
 }

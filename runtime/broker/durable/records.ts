@@ -21,6 +21,8 @@ export const enum RecordType {
   Retain = 4,
   /** A queued channel's retained value cleared. */
   Unretain = 5,
+  /** Every message of a channel up to seq was delivered at least once (one record per delivery batch). */
+  Delivered = 6,
 }
 
 export type Rec =
@@ -28,7 +30,8 @@ export type Rec =
   | { type: RecordType.Done; seq: number }
   | { type: RecordType.Count; seq: number; deliveries: number }
   | { type: RecordType.Retain; channel: string; message: string; data: Buffer }
-  | { type: RecordType.Unretain; channel: string };
+  | { type: RecordType.Unretain; channel: string }
+  | { type: RecordType.Delivered; seq: number; channel: string };
 
 function putSeq(b: Buffer, at: number, seq: number): void {
   b.writeUInt32LE(seq % 0x1_0000_0000, at);
@@ -88,6 +91,15 @@ export function encodeRecord(r: Rec): Buffer {
       ch.copy(body, 2);
       break;
     }
+    case RecordType.Delivered: {
+      const ch = Buffer.from(r.channel, 'utf8');
+      body = Buffer.allocUnsafe(10 + ch.length);
+      body[0] = r.type;
+      putSeq(body, 1, r.seq);
+      body[9] = ch.length;
+      ch.copy(body, 10);
+      break;
+    }
   }
   const out = Buffer.allocUnsafe(RECORD_HEAD + body.length);
   out.writeUInt32LE(body.length, 0);
@@ -120,6 +132,10 @@ export function decodeBody(body: Buffer): Rec | null {
   if (type === RecordType.Unretain) {
     if (n < 2 || 2 + body[1]! !== n) return null;
     return { type, channel: body.toString('utf8', 2, n) };
+  }
+  if (type === RecordType.Delivered) {
+    if (n < 10 || 10 + body[9]! !== n) return null;
+    return { type, seq: getSeq(body, 1), channel: body.toString('utf8', 10, n) };
   }
   return null;
 }

@@ -55,6 +55,8 @@ export class Store {
   private dirty = false;
   private timer: NodeJS.Timeout | null = null;
   private compacting = false;
+  /** During replay: the highest delivered seq per channel. */
+  private readonly watermarks = new Map<string, number>();
   private syncing = false;
   private nextWaiters: Array<(err: Error | null) => void> = [];
   /** Descriptors of closed segments, closed once the fdatasync in flight on them returned. */
@@ -109,6 +111,11 @@ export class Store {
   /** Records a message's delivery count (it goes out again after a disconnect or crash). */
   count(m: StoredMsg): void {
     if (this.messages.has(m.seq)) this.writeQuiet(encodeRecord({ type: RecordType.Count, seq: m.seq, deliveries: m.deliveries }));
+  }
+
+  /** Every message of `channel` up to `seq` was delivered (so after a crash they come again marked redelivered). */
+  delivered(channel: string, seq: number): void {
+    this.writeQuiet(encodeRecord({ type: RecordType.Delivered, seq, channel }));
   }
 
   /** Keeps the retained value of a queued channel (empty data: clears it). Throws like append. */
@@ -304,6 +311,9 @@ export class Store {
       this.segments.push(seg);
       for (const { rec, bytes } of scan.records) this.apply(rec, bytes, seg);
     }
+    // Delivered once at least, and not acknowledged: they come again as redeliveries.
+    for (const m of this.messages.values()) if (m.deliveries === 0 && m.seq <= (this.watermarks.get(m.channel) ?? 0)) m.deliveries = 1;
+    this.watermarks.clear();
   }
 
   private apply(rec: Rec, bytes: number, seg: Segment): void {
@@ -337,6 +347,9 @@ export class Store {
         this.live(seg, bytes);
         break;
       }
+      case RecordType.Delivered:
+        if (rec.seq > (this.watermarks.get(rec.channel) ?? 0)) this.watermarks.set(rec.channel, rec.seq);
+        break;
       case RecordType.Unretain: {
         const old = this.retained.get(rec.channel);
         if (old) {
