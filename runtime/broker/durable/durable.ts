@@ -60,7 +60,11 @@ export class Durable {
     this.patterns = checkQueued(o.queued).map((p) => new Pattern(p));
     if (this.patterns.length > 0) {
       const dir = o.stateDir || defaultStateDir();
-      this.store = new Store(dir, o);
+      try {
+        this.store = new Store(dir, o);
+      } catch (err) {
+        throw err instanceof QcopError ? err : QcopError.fromSystem(err, `cannot open the durable store in ${dir} (stateDir)`);
+      }
       for (const p of this.store.problems) b.log('warn', `durable store: ${p}`);
       this.queues = new Queues(this.store, {
         receivers: (ch) => this.receivers(ch),
