@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench`: runs S1–S7 against the raw baselines in one go, writes RESULTS.md, results.json and the S6 chart.
+// `npm run bench`: runs S1–S8 against the raw baselines in one go, writes RESULTS.md, results.json and the S6 chart.
 // Flags: --quick | --smoke (mode), --out DIR, --only S1,S3 (subset). Progress goes to stderr.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -18,8 +18,9 @@ import S4 from './scenarios/s4-footprint.mjs';
 import S5 from './scenarios/s5-slow.mjs';
 import S6 from './scenarios/s6-sweep.mjs';
 import S7 from './scenarios/s7-wildcard.mjs';
+import S8 from './scenarios/s8-queued.mjs';
 
-const SCENARIOS = [S1, S2, S3, S4, S5, S6, S7];
+const SCENARIOS = [S1, S2, S3, S4, S5, S6, S7, S8];
 const SVG_NAME = 's6-size-sweep.svg';
 
 function parseArgs(argv) {

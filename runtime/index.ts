@@ -1,6 +1,6 @@
 // The public surface of the qcop package: everything a program imports from 'qcop'.
 export { connect, type ConnectOptions } from './client/connect.js';
-export { Client, type ClientOptions } from './client/client.js';
+export { Client, type ClientOptions, type SendOptions } from './client/client.js';
 export { Listener, Watch, type WatchEvent } from './client/handles.js';
 export { ReceivedMessage } from './client/message.js';
 export type { MonitorEvent, MonitorClient } from './client/monitor.js';

@@ -202,13 +202,20 @@ export function restoreShm(state) {
 }
 
 /** Starts the broker a system needs (none for raw-p2p); returns { socket, child, readyMs }. */
-export async function startBroker(system, { maxQueueBytes } = {}) {
+export async function startBroker(system, { maxQueueBytes, config } = {}) {
   if (!SYSTEMS[system].broker) return { socket: null, child: null, readyMs: 0 };
   // qcop-acl's sockets live in their own folder, which qcopd gives to the clients' group (0750).
   const socket = system === 'qcop-acl' ? path.join(acl.sockDir, path.basename(sockPath(system))) : sockPath(system);
   const args = system === 'raw-broker' ? [RAW_BROKER, socket] : [...qcopdCommand(system), '--socket', socket];
   if (system === 'qcop-acl') args.push('--acl-dir', acl.dir, '--group', acl.user.group);
   if (maxQueueBytes && system !== 'raw-broker') args.push('--max-queue-bytes', String(maxQueueBytes));
+  // S8: a config file (queued channels, stateDir, durability), each run in a fresh folder.
+  if (config && system !== 'raw-broker') {
+    const dir = fs.mkdtempSync(path.join(tmpDir(), 'cfg-'));
+    const file = path.join(dir, 'qcopd.json');
+    fs.writeFileSync(file, JSON.stringify({ stateDir: path.join(dir, 'state'), ...config }));
+    args.push('--config', file);
+  }
   const t0 = nowNs();
   const child = spawnServer(args);
   const readyMs = await waitAccepting(socket, t0, child);

@@ -156,6 +156,28 @@ const roles = {
     });
   },
 
+  /** S8: sends `cfg.rate` messages per second to `cfg.channel` (10 ms ticks) from 'start' until 'finish'. */
+  async trickle() {
+    let sent = 0;
+    let timer = null;
+    const payload = makePayload(64, BURST);
+    ops.set('start', () => {
+      const perTick = Math.max(1, Math.round(cfg.rate / 100));
+      timer = setInterval(() => {
+        for (let i = 0; i < perTick; i++) {
+          t.publish(cfg.channel, payload);
+          sent++;
+        }
+      }, 10);
+      tell({ ev: 'started' });
+    });
+    ops.set('finish', async () => {
+      clearInterval(timer);
+      await t.sync();
+      tell({ ev: 'report', result: { sent } });
+    });
+  },
+
   /** S7: holds many listener names (patterns for qcop) that the pinged channel mostly does not match. */
   async filler() {
     let count = 0;

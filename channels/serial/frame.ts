@@ -1,6 +1,6 @@
 // Serial frames (docs/SERIAL.md): records with a CRC-32, COBS-encoded, each followed by 0x00. Pure: bytes in, frames out.
 import { cobsDecode, cobsEncode } from './cobs.js';
-import { crc32 } from './crc32.js';
+import { crc32 } from '../../runtime/protocol/crc32.js';
 
 /** SERIAL 3: record types. */
 export const enum Type {

@@ -33,6 +33,7 @@ import { MonitorTap } from './monitor.js';
 import { ChannelFigures } from './channel-figures.js';
 import { collectStats } from './stats.js';
 import { tapClient, tapClose, tapTimeout } from './monitor-events.js';
+import { Durable } from './durable/durable.js';
 
 export type { Broker, BrokerCounters };
 
@@ -67,6 +68,8 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     routed: 0, delivered: 0, unrouted: 0, droppedSlow: 0, disconnectedSlow: 0,
     calls: 0, stuckReceivers: 0, lateReplies: 0, protocolErrors: 0, connectionsRefused: 0,
   };
+  /** SPEC §10: queued channels, retained values, activation (durable/durable.ts). */
+  readonly durable: Durable;
   private readonly conns = new Set<Connection>();
   private readonly statsSources = new Map<string, () => Record<string, unknown>>();
   private readonly servers: net.Server[] = [];
@@ -99,6 +102,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     }, (call) => this.quotas.give(call.caller, 'callsInFlight'));
     this.budget = new MemoryBudget(options.maxMemoryBytes, options.maxPartialBytes, () => this.calls.size * CALL_BYTES);
     this.access = new Access(null, null, (level, text) => this.log(level, text));
+    this.durable = new Durable(this, options);
   }
 
   /** Re-reads `aclDir` (SIGHUP, `qcop broker --reload`): applied to the connections there are; a bad file keeps the old policy. */
@@ -235,6 +239,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     for (const w of conn.watches.values()) this.watches.remove(w);
     conn.watches.clear();
     this.shm.closed(conn);
+    this.durable.closed(conn);
     for (const call of this.calls.dropConnection(conn)) {
       call.caller.error('ENOLISTENER', `every receiver on ${call.channel} went away without answering`, call.requestId, Kind.Call, call.channel);
     }
@@ -298,7 +303,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
       broker: o.name,
       pid: process.pid,
       version: PROTOCOL_VERSION,
-      features: [...BASE_FEATURES, 'noecho', ...(this.shm.enabled ? ['shm'] : [])],
+      features: [...BASE_FEATURES, 'noecho', ...(this.shm.enabled ? ['shm'] : []), 'durable'],
       maxFrameBytes: o.maxFrameBytes,
       maxListeners: o.maxListeners,
       maxWatches: o.maxWatches,
@@ -327,6 +332,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
       for (const c of [...this.conns]) c.stream.destroy();
       this.calls.clear();
       this.shm.closeAll();
+      this.durable.close();
       if (!this.options.noSocket) {
         try {
           fs.unlinkSync(this.options.socket);
@@ -372,5 +378,6 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     }
   }
   if (!resolved.noSocket) await broker.listenUnix();
+  broker.durable.started(); // SPEC §10: stored messages nobody listens to start their services
   return broker;
 }

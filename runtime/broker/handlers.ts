@@ -140,6 +140,8 @@ const send: Handler = (b, c, f) => {
   // PROTOCOL 2.3 noecho: never back to its sender (a new array: the route is cached).
   if (c.noEcho && receivers.includes(c)) receivers = receivers.filter((r) => r !== c);
   const n = receivers.length;
+  // SPEC §10: retained values, queued channels and activation take the frame from here (durable/durable.ts).
+  if ((f.flags & Flag.Retain || n === 0 || b.durable.hasQueued) && b.durable.send(c, f, channel, n)) return;
   let dropped = 0;
   // A descriptor's data stay in the sender's pool (bounded by maxPoolBytes); inline bytes are budgeted.
   if (n > 0 && !(f.flags & Flag.Shm) && overBudget(b, c, f, channel, n * f.raw.length)) return;
@@ -190,6 +192,7 @@ const listen: Handler = (b, c, f) => {
     c.listening.add(name);
     b.registry.add(name, c);
     if (b.monitor.active) tapListen(b, c, name, true);
+    b.durable.listened(c, name); // SPEC §10: retained values first, then what waits on queued channels
   }
   result(c, f);
 };
@@ -201,6 +204,7 @@ const unlisten: Handler = (b, c, f) => {
     b.registry.remove(name, c);
     b.quotas.give(c, 'listeners');
     if (b.monitor.active) tapListen(b, c, name, false);
+    b.durable.unlistened(c); // SPEC §10: what it held there goes to the others
   }
   result(c, f);
 };
@@ -236,6 +240,7 @@ const call: Handler = (b, c, f) => {
   if (channel === null || !messageOk(c, f, channel) || denied(b, c, f, 'send', channel)) return;
   const receivers = b.access.filter(b.registry.route(channel), channel);
   if (receivers.length === 0) {
+    if (b.durable.call(c, f, channel)) return; // SPEC §10: waits for an activated program
     if (b.monitor.active) tapCall(b, c, f, channel, 0, 0, 'ENOLISTENER');
     return c.error('ENOLISTENER', `nobody listens on ${channel}`, f.id, f.kind, channel);
   }
@@ -290,6 +295,9 @@ const reply: Handler = (b, c, f) => {
 
 const pool: Handler = (b, c, f) => b.shm.announce(c, f);
 
+/** PROTOCOL 3.16: a message of a queued channel was handled (no answer). */
+const ack: Handler = (b, c, f) => b.durable.ack(c, f.id);
+
 const release: Handler = (b, c, f) => b.shm.release(c, f);
 
 /** The channel name under which SPEC §9's `monitor` action covers the broker's figures (docs/ACL.md). */
@@ -342,6 +350,7 @@ const HANDLERS: Partial<Record<number, Handler>> = {
   [Kind.Pool]: pool,
   [Kind.Release]: release,
   [Kind.Monitor]: monitor,
+  [Kind.Ack]: ack,
 };
 
 /** Dispatches one frame: hello first (PROTOCOL 2.1), unknown kinds answered ENOTSUP (PROTOCOL 5.2). */

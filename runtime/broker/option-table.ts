@@ -55,6 +55,19 @@ export const OPTIONS: readonly OptionSpec[] = [
   carrier('serial', 'serial links'),
   carrier('serialClients', 'serial lines with one client each'),
   carrier('dbus', 'the D-Bus bridge'),
+  // SPEC §10 (docs/DURABLE.md): queued channels, retained values, activation.
+  { key: 'queued', flag: null, kind: 'carrier', default: null, help: 'channel names or patterns whose messages are stored until acknowledged (checked by runtime/broker/durable)' },
+  { key: 'stateDir', flag: 'state-dir', kind: 'text', default: null, help: 'folder of the durable store (default /var/lib/qcop for root, else $XDG_STATE_HOME/qcop or ~/.local/state/qcop)' },
+  { key: 'durability', flag: 'durability', kind: 'choice', values: ['sync', 'batch'], default: 'sync', help: "'sync': a stored message is on disk before it is routed; 'batch': written at once, synced every syncIntervalMs" },
+  int('syncIntervalMs', null, 1, 60_000, 100, 'with batch durability, how often the store is synced to disk'),
+  int('maxStoredBytes', 'max-stored-bytes', 1024, 2 ** 48, 64 << 20, 'bytes of stored messages and retained values (on disk, and held in memory too); ENOBUFS beyond'),
+  int('maxDeliveries', 'max-deliveries', 1, 255, 3, 'deliveries of a queued message without acknowledgement before it goes to qcop/dead-letter'),
+  int('maxUnackedPerClient', null, 1, 1 << 20, 256, 'messages of queued channels one connection may hold unacknowledged; more wait'),
+  int('maxRetainedBytes', 'max-retained-bytes', 0, 2 ** 40, 16 << 20, 'bytes of retained values (names and data); ENOBUFS beyond'),
+  { key: 'servicesDir', flag: 'services-dir', kind: 'text', default: null, help: 'folder of service files: programs the broker starts for channels nobody listens to (default /etc/qcop/services.d when it exists)' },
+  int('activationTimeoutMs', null, 100, 3_600_000, 10_000, 'time a started program has to register before EACTIVATION'),
+  int('maxActivationChannels', null, 1, 4096, 64, 'programs being started at once'),
+  int('maxActivationWaiting', null, 1, 1 << 20, 1024, 'messages and calls waiting for started programs, all together; ELIMIT beyond'),
 ];
 
 export const OPTION_BY_KEY: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map((o) => [o.key, o]));

@@ -71,6 +71,31 @@ export interface BrokerOptions {
   serialClients?: Array<Record<string, unknown>>;
   /** The D-Bus bridge (channels/dbus). */
   dbus?: Record<string, unknown>;
+  // ---- SPEC §10 (docs/DURABLE.md)
+  /** Channel names or patterns whose messages are stored until acknowledged (`["QPE/Application/*"]`). */
+  queued?: string[];
+  /** Folder of the durable store (default /var/lib/qcop for root). */
+  stateDir?: string;
+  /** `sync` (default): stored means on disk before routing; `batch`: synced every `syncIntervalMs`. */
+  durability?: 'sync' | 'batch';
+  /** With batch durability, how often the store is synced (default 100 ms). */
+  syncIntervalMs?: number;
+  /** Bytes the store may hold, on disk and in memory (default 64 MiB; ENOBUFS beyond). */
+  maxStoredBytes?: number;
+  /** Deliveries without acknowledgement before qcop/dead-letter (default 3). */
+  maxDeliveries?: number;
+  /** Unacknowledged queued messages per connection (default 256). */
+  maxUnackedPerClient?: number;
+  /** Bytes of retained values (default 16 MiB; ENOBUFS beyond). */
+  maxRetainedBytes?: number;
+  /** Folder of service files (default /etc/qcop/services.d when it exists). */
+  servicesDir?: string;
+  /** Time a started program has to register (default 10000 ms). */
+  activationTimeoutMs?: number;
+  /** Programs being started at once (default 64). */
+  maxActivationChannels?: number;
+  /** Messages and calls waiting for started programs (default 1024). */
+  maxActivationWaiting?: number;
 }
 
 /** One link to another broker (channels/tcp/link.ts). */
@@ -90,10 +115,10 @@ export interface LinkOptions {
 }
 
 /** Options only carriers read (channels/README.md); `resolveOptions` passes them through untouched. */
-export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpUser' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus';
+export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpUser' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus' | 'queued';
 
-export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group' | CarrierOptionKey>> &
-  Pick<BrokerOptions, CarrierOptionKey> & { socket: string; group?: string | number };
+export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group' | 'stateDir' | 'servicesDir' | CarrierOptionKey>> &
+  Pick<BrokerOptions, CarrierOptionKey | 'stateDir' | 'servicesDir'> & { socket: string; group?: string | number };
 
 /** Every key a config file may hold (option-table.ts). */
 export const KNOWN_OPTIONS: ReadonlySet<string> = new Set(OPTIONS.map((o) => o.key));
@@ -123,6 +148,7 @@ export function resolveOptions(input: BrokerOptions, socket: string): ResolvedOp
     if (o.kind === 'bool' && typeof v !== 'boolean') bad(o.key, 'must be true or false');
     if (o.key === 'group' && typeof v !== 'string' && typeof v !== 'number') bad('group', 'must be a name or a gid');
     if (o.key === 'name' && typeof v !== 'string') bad('name', 'must be text');
+    if ((o.key === 'stateDir' || o.key === 'servicesDir') && (typeof v !== 'string' || v === '')) bad(o.key, 'must be a folder path');
     out[o.key] = v;
   }
   // A frame of maxFrameBytes arriving in pieces must fit both budgets, or it could never be received.

@@ -181,6 +181,44 @@ export class ShmRouter {
     return reached;
   }
 
+  /**
+   * SPEC §10 (docs/DURABLE.md): the bytes of a Send|Shm to a queued channel or to retain, copied
+   * out of the sender's slot, which is freed at once (Freed). Null when the frame was answered: a
+   * bad descriptor (EBADSLOT), or data longer than `maxBytes` (EMSGSIZE: they could not be
+   * delivered inline later).
+   */
+  copyOut(c: Connection, f: Frame, maxBytes: number, free = true): Buffer | null {
+    const p = payloadOf(f);
+    const st = this.senders.get(c);
+    if (p.length !== SEND_DESCRIPTOR_BYTES || !st) return this.refuse(c, f, 'descriptor before any pool segment, or not 16 bytes');
+    const id = p.readUInt32LE(0);
+    const segment = st.pools.get(p.readUInt32LE(4));
+    const offset = p.readUInt32LE(8);
+    const length = p.readUInt32LE(12);
+    if (!segment) return this.refuse(c, f, `pool segment ${p.readUInt32LE(4)} is not announced`);
+    if (length === 0 || offset + length > segment.seg.size) return this.refuse(c, f, `slot ${offset}+${length} lies outside the ${segment.seg.size}-byte segment`);
+    if (st.slots.has(id)) return this.refuse(c, f, `slot ${id} is still in use`);
+    // Without `free` the slot goes on to be routed as usual (a retained copy of a message of a channel that is not queued).
+    if (free) c.push(encodeFrame(Kind.Freed, 0, 0, id, '', ''));
+    if (length > maxBytes) {
+      c.error('EMSGSIZE', `${length} data bytes cannot be stored: a stored message is delivered inline, at most ${maxBytes} bytes of data here`, f.id, f.kind);
+      return null;
+    }
+    const out = Buffer.from(segment.seg.buffer.subarray(offset, offset + length));
+    // Read under the fault guard: a segment shrunk during the copy gives zeros, which are never stored.
+    if (!segment.seg.intact(offset, length)) {
+      this.shrunk(c, segment);
+      return this.refuse(c, f, `pool segment ${p.readUInt32LE(4)} no longer backs slot ${offset}+${length} (it was shrunk)`);
+    }
+    return out;
+  }
+
+  /** Tells the sender of a Send|Shm that was never routed (it waited for an activated program) that its slot is free. */
+  unrouted(c: Connection, f: Frame): void {
+    const p = payloadOf(f);
+    if (p.length === SEND_DESCRIPTOR_BYTES && c.state === 'open') c.push(encodeFrame(Kind.Freed, 0, 0, p.readUInt32LE(0), '', ''));
+  }
+
   /** PROTOCOL 8.4: a receiver is done with a token; a token it does not hold is EBADSLOT. */
   release(c: Connection, f: Frame): void {
     const rs = this.receivers.get(c);
@@ -300,6 +338,12 @@ export class ShmRouter {
     if (segment.shrunk) return;
     segment.shrunk = true;
     this.host.log('warn', `connection ${c.id}: pool segment ${segment.seg.name} was shrunk under its messages; they are refused or dropped`);
+  }
+
+  /** `bad` for copyOut: answered, nothing to copy. */
+  private refuse(c: Connection, f: Frame, why: string): null {
+    this.bad(c, f, why);
+    return null;
   }
 
   private bad(c: Connection, f: Frame, why: string): number {

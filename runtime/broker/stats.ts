@@ -46,6 +46,7 @@ export function collectStats(
     shm: { enabled: b.shm.enabled, threshold: o.shmThreshold, ...b.shm.stats() },
     memory: { rss: process.memoryUsage.rss(), ...b.budget.stats() },
     monitors: { connections: b.monitor.size, events: b.monitor.events },
+    durable: b.durable.stats(),
     ...(channels ? { channelFigures: b.figures.report((ch) => b.access.filter(b.registry.route(ch), ch).length) } : {}),
     ...(sources.size > 0 ? { carriers: Object.fromEntries([...sources].map(([name, f]) => [name, f()])) } : {}),
   };

@@ -41,16 +41,20 @@ export function messageLine(msg: ReceivedMessage): Record<string, unknown> {
   // A private copy, checked after it was made: a producer that shrinks its pool under the message
   // makes this throw EBADSLOT (counted as lost) instead of printing zeros (docs/SHM.md §10).
   if (msg.bytes.length > 0) line.data = toJsonData(msg.copyData());
+  // SPEC §10: marks, only when set.
+  if (msg.retained) line.retained = true;
+  if (msg.redelivered) line.redelivered = true;
   return line;
 }
 
 export const send: Command = {
   name: 'send',
   summary: 'Send MESSAGE on CHANNEL with optional DATA (JSON text) and print {"receivers":N}.',
-  usage: 'qcop send CHANNEL MESSAGE [DATA] [--raw] [--require-listener]',
+  usage: 'qcop send CHANNEL MESSAGE [DATA] [--raw] [--require-listener] [--retain]',
   flags: {
     ...CLIENT_FLAGS,
     raw: { type: 'boolean', description: 'read the data as raw bytes from stdin' },
+    retain: { type: 'boolean', description: "keep it as the channel's retained value; without DATA, clear that value (SPEC §10)" },
     'require-listener': { type: 'boolean', description: 'exit 1 with ENOLISTENER when nobody received it' },
   },
   positionals: { min: 2, max: 3 },
@@ -60,8 +64,9 @@ export const send: Command = {
     const data = await dataArg(args, 2);
     const client = await connectFromFlags(args);
     try {
-      const receivers = await client.deliver(channel, message, data);
-      printJson({ receivers });
+      const { receivers, queued } = await client.publish(channel, message, data, { retain: args.flags.retain === true });
+      // SPEC §10: a stored message nobody received yet waits for a listener.
+      printJson(queued && receivers === 0 ? { receivers, queued } : { receivers });
       if (receivers === 0 && args.flags['require-listener']) {
         throw new QcopError('ENOLISTENER', `nobody listens on ${channel}`);
       }
@@ -92,8 +97,10 @@ export const listen: Command = {
     let last: ReceivedMessage | null = null;
     let finish!: (code: number) => void;
     const done = new Promise<number>((r) => (finish = r));
-    const onMessage = (msg: ReceivedMessage) => {
-      if (msg === last || (count !== undefined && seen >= count)) return; // one line per message, even when several patterns match
+    const onMessage = (msg: ReceivedMessage): void | Promise<never> => {
+      if (msg === last) return; // one line per message, even when several patterns match
+      // A message of a queued channel past --count is not acknowledged: the broker keeps it for the next listener (SPEC §10).
+      if (count !== undefined && seen >= count) return new Promise<never>(() => {});
       last = msg;
       // This command cannot answer: a call must not wait for it.
       msg.decline?.();

@@ -18,6 +18,12 @@ import { ClientSession, type Pending, type State } from './session.js';
 
 export type { ClientOptions } from './options.js';
 
+/** Options of `send`, `deliver` and `publish` (SPEC §10). */
+export interface SendOptions {
+  /** Keep this message as the channel's retained value (no data: clear it). */
+  retain?: boolean;
+}
+
 /** A connection to a qcop broker (SPEC §3). Create it with `connect()`. */
 export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   private readonly listeners_ = new ListenerTable();
@@ -35,9 +41,14 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
    * Data above `shmThreshold` go through the shared-memory pool when the broker is local
    * (PROTOCOL 8); when the pool is full the message waits in the client and `send` returns false.
    */
-  send(channel: string, message: string, data?: unknown): boolean {
+  send(channel: string, message: string, data?: unknown, options?: SendOptions): boolean {
     this.checkOpen();
     this.names.check(channel, message);
+    if (options?.retain) {
+      // SPEC §10: a retained value travels inline (the broker keeps its bytes).
+      const frame = this.buildFrame(Kind.Send, Flag.Retain, this.newId(), 0, this.names.channelBytes(channel), this.names.messageBytes(message), encodeData(data));
+      return this.outbox.accepted(this.outbox.enqueue({ frame }));
+    }
     if (data instanceof Uint8Array) {
       // Before a loan is taken back, so that a refused send leaves it to the caller.
       this.outbox.checkRoom(0);
@@ -100,11 +111,19 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   }
 
   /** Sends one message and resolves with the number of receiving processes. */
-  async deliver(channel: string, message: string, data?: unknown): Promise<number> {
+  async deliver(channel: string, message: string, data?: unknown, options?: SendOptions): Promise<number> {
+    return (await this.publish(channel, message, data, options)).receivers;
+  }
+
+  /**
+   * `deliver()` that also tells whether the broker stored the message (SPEC §10: a queued
+   * channel; `queued` true), and can retain it (`{ retain: true }`).
+   */
+  async publish(channel: string, message: string, data?: unknown, options?: SendOptions): Promise<{ receivers: number; queued: boolean }> {
     this.checkOpen();
     this.names.check(channel, message);
-    const f = await this.request(Kind.Send, Flag.WantCount, 0, channel, message, encodeData(data), false);
-    return f.aux;
+    const f = await this.request(Kind.Send, Flag.WantCount | (options?.retain ? Flag.Retain : 0), 0, channel, message, encodeData(data), false);
+    return { receivers: f.aux, queued: (f.flags & Flag.Queued) !== 0 };
   }
 
   /** True when any listener (exact or pattern) would receive a message on the concrete `channel`. */
@@ -148,7 +167,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   }
 
   /** Listens on a channel or pattern; `handler` gets every matching message once. */
-  listen(channel: string, handler: (msg: ReceivedMessage) => void): Listener {
+  listen(channel: string, handler: (msg: ReceivedMessage) => unknown): Listener {
     this.checkOpen();
     this.names.checkChannel(channel, false);
     if (typeof handler !== 'function') throw new QcopError('EINVAL', 'listen() needs a handler function');
@@ -359,12 +378,43 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     const targets = this.listeners_.lookup(channel);
     if (f.flags & Flag.Shm) return this.large.receive(f, channel, message, targets);
     const msg = new ReceivedMessage(channel, message, payloadOf(f), isCall ? { id: f.id, via: this } : undefined);
+    if (f.flags & Flag.Queued) return this.onQueued(f, msg, targets);
+    if (f.flags & Flag.Retained) msg.retained = true;
     if (targets.length === 0) {
       // A listener closed while the message was on its way: a call must not wait for us.
       if (isCall) msg.decline!();
       return;
     }
     for (const l of targets) if (!l.closed) l.handler(msg);
+  }
+
+  /**
+   * SPEC §10: a message of a queued channel is acknowledged once every handler returned, or the
+   * promise it returned settled; one that throws is acknowledged too (it finished). A message no
+   * listener takes any more is not acknowledged: the broker gives it again after a reconnection.
+   */
+  private onQueued(f: Frame, msg: ReceivedMessage, targets: readonly Listener[]): void {
+    msg.redelivered = (f.flags & Flag.Redelivered) !== 0;
+    const live = targets.filter((l) => !l.closed);
+    if (live.length === 0) return;
+    const waits: Array<PromiseLike<unknown>> = [];
+    const stream = this.stream;
+    const ack = () => {
+      // An acknowledgement belongs to the connection that got the message: after a reconnection the broker gives it again.
+      if (this.state === 'open' && this.stream === stream) this.outbox.enqueue({ frame: encodeFrame(Kind.Ack, 0, f.id, 0, '', '') });
+    };
+    let finished = false;
+    try {
+      for (const l of live) {
+        const r = (l.handler as (m: ReceivedMessage) => unknown)(msg);
+        if (r && typeof (r as PromiseLike<unknown>).then === 'function') waits.push(r as PromiseLike<unknown>);
+      }
+      finished = true;
+    } finally {
+      // A handler that threw finished too: acknowledged, then the exception goes on as for any message.
+      if (!finished || waits.length === 0) ack();
+    }
+    if (waits.length > 0) Promise.allSettled(waits).then(ack, ack);
   }
 
   private onEvent(f: Frame): void {

@@ -19,6 +19,10 @@ export class ReceivedMessage {
   readonly fail?: (code: string, text?: string) => void;
   /** Tells the caller this process will not answer; present only on calls. */
   readonly decline?: () => void;
+  /** SPEC §10: delivered before on a queued channel without being acknowledged (its handler never finished). */
+  redelivered = false;
+  /** SPEC §10: the channel's retained value, given to this new listener first. */
+  retained = false;
   private payload: Buffer;
   private decoded = false;
   private value: unknown;

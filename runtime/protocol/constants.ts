@@ -32,6 +32,7 @@ export const enum Kind {
   Stats = 0x0b, //       c→b  ask for the broker's figures
   Pool = 0x0c, //        c→b  announce a shared-memory pool segment; aux = segment index (PROTOCOL 8.2)
   Release = 0x0d, //     c→b  a receiver is done with a shared-memory message; aux = token (PROTOCOL 8.4)
+  Ack = 0x0e, //         c→b  a message of a queued channel was handled; id = the Msg id (PROTOCOL 3.16, SPEC §10)
   Monitor = 0x10, //     c→b  start, change or stop monitoring (PROTOCOL 3.15, SPEC §12)
   Welcome = 0x41, //     b→c  answer to hello: broker limits and features
   Msg = 0x42, //         b→c  a routed message; flag Call when a reply is expected
@@ -54,6 +55,11 @@ export const enum Flag {
   Shm = 0x20, //         Send/Msg: the payload is a shared-memory descriptor (PROTOCOL 8.3)
   Decline = 0x40, //     Reply: this process will not answer the call (no payload)
   Retire = 0x80, //      Pool: withdraw segment aux; the broker lets go once its slots are released
+  // SPEC §10 (PROTOCOL 3.16): bits reused on kinds where the ones above mean nothing.
+  Queued = 0x01, //      Msg: acknowledge with Ack once handled; Result of Send: the message was stored
+  Redelivered = 0x04, // Msg: delivered before without acknowledgement
+  Retained = 0x08, //    Msg: the channel's retained value, sent to a new listener
+  Retain = 0x10, //      Send: keep this message as the channel's retained value (no data: clear it)
 }
 
 /** Largest value of a name length field: names are 1–255 bytes (SPEC §1). */
@@ -85,7 +91,7 @@ export const DEFAULT_CALL_TIMEOUT_MS = 5000;
 export const MAX_CALL_TIMEOUT_MS = 24 * 3600 * 1000;
 
 /** Feature names a peer may announce in Hello/Welcome (PROTOCOL 2.3). */
-export const FEATURES = ['lost', 'call', 'watch', 'noecho', 'shm'] as const;
+export const FEATURES = ['lost', 'call', 'watch', 'noecho', 'shm', 'durable'] as const;
 export type Feature = (typeof FEATURES)[number];
 
 /** The features every peer of this version announces; `noecho` (client, on request) and `shm` (when usable) are added to them. */
@@ -106,6 +112,6 @@ export const MSG_DESCRIPTOR_BYTES = 16;
 /** Human names of the kinds, for error texts and tracing. */
 export const KIND_NAMES: Record<number, string> = {
   0x01: 'hello', 0x02: 'listen', 0x03: 'unlisten', 0x04: 'send', 0x05: 'flush', 0x06: 'query',
-  0x07: 'watch', 0x08: 'unwatch', 0x09: 'call', 0x0a: 'reply', 0x0b: 'stats', 0x0c: 'pool', 0x0d: 'release', 0x10: 'monitor',
+  0x07: 'watch', 0x08: 'unwatch', 0x09: 'call', 0x0a: 'reply', 0x0b: 'stats', 0x0c: 'pool', 0x0d: 'release', 0x0e: 'ack', 0x10: 'monitor',
   0x41: 'welcome', 0x42: 'msg', 0x43: 'result', 0x44: 'error', 0x45: 'event', 0x46: 'lost', 0x47: 'freed', 0x48: 'lagging', 0x4c: 'monitored',
 };

@@ -21,6 +21,7 @@ export const CODES = {
   EBADSLOT: 'a shared-memory descriptor outside its pool, not owned, or already released',
   ENOSPC: 'no space left for shared memory (/dev/shm is full)',
   EBUSY: 'a device is in use by another process (a serial line)',
+  EACTIVATION: 'a service program could not be started, exited or did not register in time (SPEC §10)',
   ESYSTEM: 'a system call failed for a reason none of the other codes names (the message names the call and its errno)',
 } as const;
 

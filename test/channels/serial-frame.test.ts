@@ -2,7 +2,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { cobsDecode, cobsEncode } from '../../channels/serial/cobs.js';
-import { crc32 } from '../../channels/serial/crc32.js';
+import { crc32 } from '../../runtime/protocol/crc32.js';
 import { FrameReader, STREAM_END, STREAM_OPEN, Type, encodeHello, encodeMsg, encodeStream, type Record_ } from '../../channels/serial/frame.js';
 import { SerialLine, type SerialStream } from '../../channels/serial/stream.js';
 import { compileAll, matchesAny } from '../../channels/shared/wildcard.js';

@@ -1,0 +1,54 @@
+// Starting a service's program (SPEC §10): as its user when the broker is root, or its systemd unit.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import type { Service } from './services.js';
+
+/** A user's uid, gid and home from /etc/passwd (Node resolves no names); null when unknown. */
+export function lookupUser(user: string | number): { uid: number; gid: number; home: string; name: string } | null {
+  let text: string;
+  try {
+    text = fs.readFileSync('/etc/passwd', 'utf8');
+  } catch {
+    return null;
+  }
+  for (const line of text.split('\n')) {
+    const f = line.split(':');
+    if (f.length < 7) continue;
+    if (typeof user === 'string' ? f[0] === user : Number(f[2]) === user) return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, };
+  }
+  return typeof user === 'number' ? { name: String(user), uid: user, gid: user, home: '/' } : null;
+}
+
+/** Starts the program (or `systemctl start UNIT`); throws a text saying why it cannot. */
+export function launch(s: Service, socket: string, channel: string): ChildProcess {
+  const me = process.geteuid?.() ?? 0;
+  const env: Record<string, string> = {
+    PATH: process.env.PATH || '/usr/local/bin:/usr/bin:/bin',
+    QCOP_SOCKET: socket,
+    QCOP_ACTIVATION_CHANNEL: channel,
+  };
+  for (const k of ['LANG', 'TZ', 'NODE_PATH']) if (process.env[k]) env[k] = process.env[k]!;
+  let uid: number | undefined;
+  let gid: number | undefined;
+  if (s.user !== null && s.unit === null) {
+    const u = lookupUser(s.user);
+    if (!u) throw new Error(`unknown user ${s.user}`);
+    if (u.uid !== me) {
+      if (me !== 0) throw new Error(`cannot start it as ${u.name}: the broker does not run as root`);
+      uid = u.uid;
+      gid = u.gid;
+    }
+    env.HOME = u.home;
+    env.USER = env.LOGNAME = u.name;
+  } else if (process.env.HOME) {
+    env.HOME = process.env.HOME;
+  }
+  Object.assign(env, s.env);
+  const [cmd, ...args] = s.unit !== null ? ['systemctl', 'start', s.unit] : s.command!;
+  return spawn(cmd!, args, {
+    cwd: s.cwd ?? '/',
+    env,
+    stdio: ['ignore', 'inherit', 'pipe'],
+    ...(uid !== undefined ? { uid, gid } : {}),
+  });
+}
