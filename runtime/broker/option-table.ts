@@ -55,6 +55,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   carrier('serial', 'serial links'),
   carrier('serialClients', 'serial lines with one client each'),
   carrier('dbus', 'the D-Bus bridge'),
+  carrier('mqtt', 'the MQTT bridge (docs/MQTT.md)'),
 ];
 
 export const OPTION_BY_KEY: ReadonlyMap<string, OptionSpec> = new Map(OPTIONS.map((o) => [o.key, o]));

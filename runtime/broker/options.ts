@@ -71,6 +71,8 @@ export interface BrokerOptions {
   serialClients?: Array<Record<string, unknown>>;
   /** The D-Bus bridge (channels/dbus). */
   dbus?: Record<string, unknown>;
+  /** The MQTT bridge (channels/mqtt, docs/MQTT.md). */
+  mqtt?: Record<string, unknown>;
 }
 
 /** One link to another broker (channels/tcp/link.ts). */
@@ -90,7 +92,7 @@ export interface LinkOptions {
 }
 
 /** Options only carriers read (channels/README.md); `resolveOptions` passes them through untouched. */
-export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpUser' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus';
+export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpUser' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus' | 'mqtt';
 
 export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group' | CarrierOptionKey>> &
   Pick<BrokerOptions, CarrierOptionKey> & { socket: string; group?: string | number };
