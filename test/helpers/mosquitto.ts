@@ -62,7 +62,8 @@ export class Mosquitto {
   static async start(opts: MosquittoOptions = {}): Promise<Mosquitto> {
     ensureMosquitto();
     const m = new Mosquitto(await freePort(), opts);
-    const lines = [`listener ${m.port} 127.0.0.1`, 'allow_anonymous true', ...(opts.listener ?? []), 'log_dest stderr', 'log_type error', 'log_type warning'];
+    // As root mosquitto would drop to user `mosquitto`, who cannot read the 0700 temp folder.
+    const lines = [...(process.getuid?.() === 0 ? ['user root'] : []), `listener ${m.port} 127.0.0.1`, 'allow_anonymous true', ...(opts.listener ?? []), 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice'];
     if (opts.persistence) lines.push('persistence true', `persistence_location ${m.dir}/`, 'autosave_interval 0');
     lines.push('max_queued_messages 100000', 'max_inflight_messages 0');
     fs.writeFileSync(path.join(m.dir, 'mosquitto.conf'), lines.join('\n') + '\n');
