@@ -47,6 +47,8 @@ export class MqttBridge {
   /** MQTT 3.1.1 has no no-local subscriptions: what we published on an imported topic, expected back once. */
   private readonly ownPublishes = new Map<string, number>();
   private version: 5 | 4;
+  /** The version the current MQTT.js client was made with (a fallback to 3.1.1 needs a new one). */
+  private clientVersion: 5 | 4 = 5;
   private state: 'connecting' | 'up' | 'down' | 'closed' = 'connecting';
   private attempt = 0;
   private retry: NodeJS.Timeout | null = null;
@@ -97,11 +99,12 @@ export class MqttBridge {
       reconnectPeriod: 0, // the backoff is ours (reconnectMinMs … reconnectMaxMs)
       connectTimeout: 10_000,
       queueQoSZero: false, // the offline buffer is ours, bounded
-      resubscribe: true,
+      resubscribe: false, // up() subscribes at every connection
       ...(this.version === 5 ? { properties: { maximumPacketSize: o.maxPayloadBytes + 65536, ...(o.clean ? {} : { sessionExpiryInterval: 3600 }) } } : {}),
       ...(o.presence ? { will: { topic: online, payload: Buffer.from('false'), qos: 1, retain: true } } : {}),
     });
     this.client = client;
+    this.clientVersion = this.version;
     client.on('connect', () => this.up(client));
     client.on('message', (topic: string, payload: Buffer, packet: Packet) => this.fromMqtt(topic, payload, packet));
     client.on('error', (err: Error & { code?: number }) => {
@@ -149,7 +152,10 @@ export class MqttBridge {
     const delay = Math.round(base * (0.75 + Math.random() * 0.5)); // jitter: a fleet does not come back in step
     this.retry = setTimeout(() => {
       this.retry = null;
-      if (this.state !== 'closed') client.reconnect();
+      if (this.state === 'closed') return;
+      if (this.version === this.clientVersion) return client.reconnect();
+      client.end(true, {}, () => {});
+      this.dial();
     }, Math.min(delay, o.reconnectMaxMs));
   }
 
