@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { connect, type Client } from '../../runtime/index.js';
-import { Mosquitto, mosquittoSub } from '../helpers/mosquitto.js';
+import { Mosquitto, freePort, mosquittoSub } from '../helpers/mosquitto.js';
 import { cleanup, spawnBroker, tempDir, waitFor } from '../helpers/procs.js';
 
 const clients: Client[] = [];
@@ -102,6 +102,31 @@ test('TLS: mqtts:// with a generated CA, the server certificate checked and a cl
   const rc = await client(refused.socket);
   await waitFor(async () => typeof (await mqttStats(rc)).lastError === 'string', 15000, 'the refusal reported');
   assert.is.not((await mqttStats(rc)).state, 'up');
+  sub.kill();
+  await mq.stop();
+});
+
+test('user name and password ($QCOP_MQTT_PASSWORD), over WebSockets (ws://); a wrong password is reported and retried, not fatal', async () => {
+  const dir = tempDir();
+  const pw = path.join(dir, 'passwd');
+  execFileSync('mosquitto_passwd', ['-b', '-c', pw, 'board1', 's3cret-pw'], { stdio: 'ignore' });
+  const wsPort = await freePort();
+  const mq = await Mosquitto.start({ noAnonymous: true, listener: [`password_file ${pw}`, `listener ${wsPort} 127.0.0.1`, 'protocol websockets'] });
+  const sub = mosquittoSub(mq.port, ['-u', 'board1', '-P', 's3cret-pw', '-t', 'fleet/pw/#', '-v']);
+  process.env.QCOP_MQTT_PASSWORD = 's3cret-pw';
+  const b = await spawnBroker(['--mqtt', `ws://127.0.0.1:${wsPort}`, '--mqtt-prefix', 'fleet/pw/', '--mqtt-export', 's/*', '--mqtt-username', 'board1']);
+  process.env.QCOP_MQTT_PASSWORD = 'wrong';
+  const bad = await spawnBroker(['--mqtt', mq.url, '--mqtt-prefix', 'fleet/bad/', '--mqtt-export', 's/*', '--mqtt-username', 'board1']);
+  delete process.env.QCOP_MQTT_PASSWORD;
+  const c = await client(b.socket);
+  await waitFor(async () => (await mqttStats(c)).state === 'up', 15000, `the bridge up over ws:// (${b.stderr})`);
+  await waitFor(() => {
+    c.send('s/t', 'temp(double)', 21.5);
+    return sub.lines.includes('fleet/pw/s/t 21.5');
+  }, 15000, 'the message');
+  const bc = await client(bad.socket);
+  await waitFor(async () => /Not authorized|Bad username or password/i.test((await mqttStats(bc)).lastError ?? ''), 15000, 'the refusal reported');
+  assert.is.not((await mqttStats(bc)).state, 'up');
   sub.kill();
   await mq.stop();
 });

@@ -49,6 +49,8 @@ function portAnswers(port: number): Promise<boolean> {
 export interface MosquittoOptions {
   /** Extra config lines for the listener (TLS files...). */
   listener?: string[];
+  /** Refuse clients without a user name and password (then give `listener: ['password_file …']`). */
+  noAnonymous?: boolean;
   /** Keep sessions and retained messages across a restart (persistence in the temp folder). */
   persistence?: boolean;
 }
@@ -63,7 +65,7 @@ export class Mosquitto {
     ensureMosquitto();
     const m = new Mosquitto(await freePort(), opts);
     // As root mosquitto would drop to user `mosquitto`, who cannot read the 0700 temp folder.
-    const lines = [...(process.getuid?.() === 0 ? ['user root'] : []), `listener ${m.port} 127.0.0.1`, 'allow_anonymous true', ...(opts.listener ?? []), 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice'];
+    const lines = [...(process.getuid?.() === 0 ? ['user root'] : []), `listener ${m.port} 127.0.0.1`, `allow_anonymous ${opts.noAnonymous ? 'false' : 'true'}`, ...(opts.listener ?? []), 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice'];
     if (opts.persistence) lines.push('persistence true', `persistence_location ${m.dir}/`, 'autosave_interval 0');
     lines.push('max_queued_messages 100000', 'max_inflight_messages 0');
     fs.writeFileSync(path.join(m.dir, 'mosquitto.conf'), lines.join('\n') + '\n');
