@@ -127,7 +127,7 @@ export class MqttBridge {
     this.lastError = '';
     const o = this.opts;
     if (o.presence) client.publish(o.prefix + ONLINE, Buffer.from('true'), { qos: 1, retain: true });
-    const filters = filtersOf(o.prefix, o.import);
+    const filters = [o.prefix, ...o.groups].flatMap((p) => filtersOf(p, o.import));
     if (filters.length > 0) {
       // QoS 1: the server delivers at the publisher's QoS, up to 1. No-local (v5): our own publishes never come back.
       client.subscribe(filters, { qos: 1, ...(this.version === 5 ? { nl: true } : {}) }, (err) => {
@@ -215,7 +215,8 @@ export class MqttBridge {
         return;
       }
     }
-    const channel = channelOf(this.opts.prefix, topic);
+    let channel = channelOf(this.opts.prefix, topic);
+    for (let i = 0; channel === null && i < this.opts.groups.length; i++) channel = channelOf(this.opts.groups[i]!, topic);
     if (channel === null || !matchesAny(this.imports, channel)) return; // a wider subscription's other topics
     if (payload.length > this.opts.maxPayloadBytes) {
       this.counts.tooLarge++;
@@ -248,7 +249,7 @@ export class MqttBridge {
   stats(): Record<string, unknown> {
     return {
       url: this.opts.url, clientId: this.opts.clientId, state: this.state, protocol: this.version === 5 ? '5' : '3.1.1', format: this.opts.format,
-      prefix: this.opts.prefix, export: this.opts.export, import: this.opts.import,
+      prefix: this.opts.prefix, ...(this.opts.groups.length ? { groups: this.opts.groups } : {}), export: this.opts.export, import: this.opts.import,
       ...this.counts, buffered: this.buffer.count, bufferedBytes: this.buffer.bytes, maxBufferedBytes: this.opts.maxBufferedBytes,
       echoesSuppressed: this.counts.echoesSuppressed + (this.echo?.suppressed ?? 0),
       ...(this.lastError ? { lastError: this.lastError } : {}),

@@ -17,6 +17,8 @@ export interface MqttOptions {
   tls: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   /** Topic prefix; channel `a/b` is topic `<prefix>a/b`. */
   prefix: string;
+  /** Group prefixes (`fleet/all/`): their topics are imported too, so one publish reaches every board of the group. */
+  groups: string[];
   export: string[];
   import: string[];
   format: PayloadFormat;
@@ -43,7 +45,7 @@ export interface MqttOptions {
   clean: boolean;
 }
 
-const KNOWN = ['url', 'clientId', 'username', 'password', 'ca', 'cert', 'key', 'prefix', 'export', 'import', 'format', 'qos', 'qos1', 'retain', 'protocol', 'maxBufferedBytes', 'maxPayloadBytes', 'reconnectMinMs', 'reconnectMaxMs', 'keepalive', 'presence', 'clean'];
+const KNOWN = ['url', 'clientId', 'username', 'password', 'ca', 'cert', 'key', 'prefix', 'groups', 'export', 'import', 'format', 'qos', 'qos1', 'retain', 'protocol', 'maxBufferedBytes', 'maxPayloadBytes', 'reconnectMinMs', 'reconnectMaxMs', 'keepalive', 'presence', 'clean'];
 
 const bad = (what: string): never => {
   throw new QcopError('EINVAL', `mqtt: ${what}`);
@@ -87,6 +89,17 @@ function prefixOf(v: unknown): string {
   return v;
 }
 
+function groupsOf(v: unknown, prefix: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v) || v.length > 64) return bad('groups must be a list of at most 64 topic prefixes such as fleet/all/');
+  const out = v.map((g) => prefixOf(g));
+  for (const g of out) {
+    if (g === '') bad('a group prefix must not be empty');
+    if (prefix.startsWith(g) || g.startsWith(prefix)) bad(`group '${g}' and the prefix '${prefix}' must not contain one another`);
+  }
+  return out;
+}
+
 export function mqttOptions(o: Record<string, unknown>): MqttOptions {
   if (!o || typeof o !== 'object' || Array.isArray(o)) bad('the option must be an object');
   for (const k of Object.keys(o)) if (!KNOWN.includes(k)) bad(`unknown option '${k}'`);
@@ -119,6 +132,7 @@ export function mqttOptions(o: Record<string, unknown>): MqttOptions {
     password: str('password') ?? (str('username') !== undefined ? process.env.QCOP_MQTT_PASSWORD : undefined),
     tls: { ca: pem(o, 'ca'), cert: pem(o, 'cert'), key: pem(o, 'key') },
     prefix,
+    groups: groupsOf(o.groups, prefix),
     export: list(o, 'export'),
     import: list(o, 'import'),
     format: format as PayloadFormat,

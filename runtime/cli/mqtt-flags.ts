@@ -5,6 +5,7 @@ import { UsageError, listFlag, numberFlag, stringFlag, type FlagSpec, type Parse
 export const MQTT_FLAGS: Record<string, FlagSpec> = {
   mqtt: { type: 'string', description: 'bridge to the MQTT server at this URL (mqtt://host:1883, mqtts://, ws://, wss://); off by default' },
   'mqtt-prefix': { type: 'string', description: 'topic prefix: channel a/b is topic <prefix>a/b (e.g. fleet/b1/)' },
+  'mqtt-group': { type: 'string', multiple: true, description: 'group topic prefix whose topics are imported too (e.g. fleet/all/: one publish reaches every board); repeatable' },
   'mqtt-export': { type: 'string', multiple: true, description: 'channel pattern published to MQTT; repeatable' },
   'mqtt-import': { type: 'string', multiple: true, description: 'channel pattern taken from MQTT into qcop; repeatable' },
   'mqtt-format': { type: 'string', description: "payload format: 'json' (data as JSON text, default) or 'cbor' (lossless [message, data])" },
@@ -37,6 +38,7 @@ export function mqttFlags(args: ParsedArgs, o: BrokerOptions): void {
     if (v.length > 0) m[key] = v;
   };
   str('mqtt-prefix', 'prefix');
+  list('mqtt-group', 'groups');
   list('mqtt-export', 'export');
   list('mqtt-import', 'import');
   str('mqtt-format', 'format');

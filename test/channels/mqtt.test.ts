@@ -143,6 +143,21 @@ test('presence: $online is true while connected, false after kill -9 of the qcop
   assert.is(await now(), 'false');
 });
 
+test('group prefix: one mosquitto_pub on fleet/all/cmd reaches the cmd listener of every board that has --mqtt-group fleet/all/', async () => {
+  const group = `fleet/all${n}/`;
+  const boards = [await bridged(['--mqtt-import', 'cmd', '--mqtt-group', group]), await bridged(['--mqtt-import', 'cmd', '--mqtt-group', group])];
+  const got: string[][] = [[], []];
+  await Promise.all(boards.map((b, i) => b.c.listen('cmd', (m) => got[i]!.push(JSON.stringify(m.data))).ready));
+  await waitFor(() => {
+    mosquittoPub(mq.port, ['-t', `${group}cmd`, '-m', '{"reboot":true}']);
+    return got.every((g) => g.length > 0);
+  }, 15000, 'the group command at both boards');
+  assert.equal(got.map((g) => g[0]), ['{"reboot":true}', '{"reboot":true}']);
+  mosquittoPub(mq.port, ['-t', `${boards[0]!.prefix}cmd`, '-m', '"one"']); // the board's own topic still works
+  await waitFor(() => got[0]!.includes('"one"'), 10000, 'the board\'s own command');
+  assert.not.ok(got[1]!.includes('"one"'));
+});
+
 test('hostile payloads are dropped and counted, never sent in; the broker keeps going', async () => {
   const { c, prefix } = await bridged(['--mqtt-import', 'in/*', '--mqtt-format', 'cbor']);
   const got: unknown[] = [];
