@@ -2,7 +2,7 @@
 // `npm run fleet -- --boards N [--seconds S] [--rate R]`: N qcop brokers bridged through one mosquitto (docs/FLEET.md).
 // Each board: a qcopd with the MQTT bridge, a command listener, a telemetry sender, a local telemetry
 // consumer. A back end (MQTT.js, in this process) subscribes to fleet/+/telemetry/# and publishes
-// commands to every fleet/<board>/cmd. Prints latency p50/p99, messages per second and each process's RSS.
+// commands to every fleet/<board>/cmd, then broadcasts on fleet/all/cmd (the boards' --mqtt-group). Prints latency p50/p99, messages per second and each process's RSS.
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
@@ -89,20 +89,22 @@ function qcopd(name, extra) {
 const t0 = performance.now();
 const boards = [];
 for (let i = 0; i < BOARDS; i++) {
-  boards.push(qcopd(`b${i}`, ['--mqtt', url, '--mqtt-prefix', `fleet/b${i}/`, '--mqtt-client-id', `qcop-fleet-b${i}`, '--mqtt-export', 'telemetry/*', '--mqtt-import', 'cmd']));
+  boards.push(qcopd(`b${i}`, ['--mqtt', url, '--mqtt-prefix', `fleet/b${i}/`, '--mqtt-client-id', `qcop-fleet-b${i}`, '--mqtt-export', 'telemetry/*', '--mqtt-import', 'cmd', '--mqtt-group', 'fleet/all/']));
 }
 const plain = qcopd('plain', []);
 for (const b of [...boards, plain]) await waitFor(() => answers(b.socket), 20000, `${b.name}'s socket`);
 
 // ---- local clients: cmd listener, telemetry sender, local telemetry consumer
 const cmdLatency = [];
+const groupLatency = [];
+let inGroupPhase = false;
 const telLatency = [];
 let cmdsSeen = 0;
 for (const b of boards) {
   const listener = await connect({ socket: b.socket, name: 'cmd-listener' });
   const sender = await connect({ socket: b.socket, name: 'telemetry' });
   const local = await connect({ socket: b.socket, name: 'local-consumer' });
-  await listener.listen('cmd', (m) => { cmdsSeen++; cmdLatency.push(performance.now() - m.data.ts); }).ready;
+  await listener.listen('cmd', (m) => { cmdsSeen++; (inGroupPhase ? groupLatency : cmdLatency).push(performance.now() - m.data.ts); }).ready;
   await local.listen('telemetry/*', () => {}).ready;
   Object.assign(b, { listener, sender, local });
 }
@@ -140,6 +142,17 @@ const steadySent = seq * BOARDS;
 await waitFor(() => telSeen >= steadySent && cmdsSeen >= COMMANDS * BOARDS, 30000, `steady phase (telemetry ${telSeen}/${steadySent}, commands ${cmdsSeen}/${COMMANDS * BOARDS})`).catch((e) => console.error(e.message));
 const rssSteady = { boards: boards.map((b) => rssMiB(b.proc.pid)), plain: rssMiB(plain.proc.pid), mosquitto: rssMiB(broker.pid), sim: process.memoryUsage().rss / 1048576 };
 
+// Phase 1b: broadcast — one QoS 1 publish on fleet/all/cmd (the boards' --mqtt-group) reaches every board.
+inGroupPhase = true;
+const groupBefore = cmdsSeen;
+for (let r = 0; r < COMMANDS; r++) {
+  backend.publish('fleet/all/cmd', JSON.stringify({ ts: performance.now(), all: r }), { qos: 1 });
+  await sleep(cmdEvery);
+}
+await waitFor(() => cmdsSeen - groupBefore >= COMMANDS * BOARDS, 30000, `broadcast phase (${cmdsSeen - groupBefore}/${COMMANDS * BOARDS})`).catch((e) => console.error(e.message));
+const groupSeen = cmdsSeen - groupBefore;
+inGroupPhase = false;
+
 // Phase 2: throughput — every board sends BURST telemetry messages as fast as its broker takes them.
 measuring = false;
 const before = telSeen;
@@ -163,7 +176,8 @@ console.log(`\nqcop fleet simulation: ${BOARDS} boards (3 local clients each) br
 console.log(`start-up: ${BOARDS} brokers spawned and bridged in ${f(startupMs / 1000, 2)} s\n`);
 console.log('| measure | value |');
 console.log('|---|---|');
-console.log(`| command latency (back end → fleet/<b>/cmd → board listener), p50 / p99 | ${f(pct(cmdLatency, 50))} / ${f(pct(cmdLatency, 99))} ms (${cmdsSeen} of ${COMMANDS * BOARDS} delivered) |`);
+console.log(`| command latency (back end → fleet/<b>/cmd → board listener), p50 / p99 | ${f(pct(cmdLatency, 50))} / ${f(pct(cmdLatency, 99))} ms (${cmdsSeen - groupSeen} of ${COMMANDS * BOARDS} delivered) |`);
+console.log(`| broadcast latency (one publish on fleet/all/cmd → every board listener), p50 / p99 | ${f(pct(groupLatency, 50))} / ${f(pct(groupLatency, 99))} ms (${groupSeen} of ${COMMANDS * BOARDS} delivered) |`);
 console.log(`| telemetry latency (board sender → back-end subscriber) at ${RATE} msg/s per board, p50 / p99 | ${f(pct(telLatency, 50))} / ${f(pct(telLatency, 99))} ms (${telLatency.length} of ${steadySent}) |`);
 console.log(`| telemetry throughput, ${BURST} messages per board as fast as accepted | ${f(burstGot / (burstMs / 1000), 0)} msg/s at the back end (${burstGot} of ${burstTotal} in ${f(burstMs / 1000, 2)} s; bridges dropped ${dropped}) |`);
 console.log(`| RSS of a board's qcopd with the bridge, mean / max | ${f(avg(rssSteady.boards))} / ${f(Math.max(...rssSteady.boards))} MiB |`);
@@ -175,4 +189,4 @@ backend.end(true);
 for (const b of boards) await Promise.all([b.listener.close(), b.sender.close(), b.local.close()]);
 for (const c of children) c.kill('SIGTERM');
 await sleep(300);
-process.exit(cmdsSeen >= COMMANDS * BOARDS && burstGot >= burstTotal ? 0 : 1);
+process.exit(cmdsSeen - groupSeen >= COMMANDS * BOARDS && groupSeen >= COMMANDS * BOARDS && burstGot >= burstTotal ? 0 : 1);
