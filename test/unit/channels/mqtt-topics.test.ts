@@ -1,6 +1,7 @@
 // Channel names ↔ MQTT topics, pattern → subscription filter, and the json/cbor payloads (channels/mqtt, docs/MQTT.md).
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { mqttOptions } from '../../../channels/mqtt/options.js';
 import { decodePayload, encodePayload } from '../../../channels/mqtt/payload.js';
 import { channelOf, filterOf, filtersOf, topicOf } from '../../../channels/mqtt/topics.js';
 import { encodeData } from '../../../runtime/protocol/data.js';
@@ -48,6 +49,35 @@ test('cbor payloads: [message, data] with the sender\'s bytes; anything else ref
   assert.equal(decodePayload('cbor', p, undefined), { message: 'temp(map)', data });
   for (const bad of [Buffer.from('not cbor'), encodeData([1, 2]), encodeData(['m()']), encodeData(['m()', 1, 2]), Buffer.alloc(0), encodeData(['', 1])]) {
     assert.throws(() => decodePayload('cbor', bad, undefined), undefined, bad.toString('hex'));
+  }
+});
+
+test('options: defaults, and every bad value refused with EINVAL naming the key', () => {
+  const o = mqttOptions({ url: 'mqtt://gw', prefix: 'fleet/b1/', export: ['s/*'] });
+  assert.equal([o.format, o.qos, o.protocol, o.maxBufferedBytes, o.presence, o.clean, o.groups], ['json', 0, 'auto', 1048576, true, true, []]);
+  assert.match(o.clientId, /^qcop-.+-fleet_b1$/);
+  const bad: Array<[Record<string, unknown>, RegExp]> = [
+    [{ url: 'ftp://x' }, /url must be/],
+    [{ url: 'mqtt://x', prefix: 'no-slash' }, /must end with \//],
+    [{ url: 'mqtt://x', prefix: '$SYS/' }, /must not start with \$/],
+    [{ url: 'mqtt://x', prefix: 'a/', groups: ['a/b/'] }, /must not contain one another/],
+    [{ url: 'mqtt://x', groups: ['all/'] }, /must not contain one another/], // the empty prefix contains everything
+    [{ url: 'mqtt://x', format: 'xml' }, /format must be/],
+    [{ url: 'mqtt://x', qos: 2 }, /qos must be 0 or 1/],
+    [{ url: 'mqtt://x', export: [''] }, /export must be a list/],
+    [{ url: 'mqtt://x', maxBufferedBytes: -1 }, /maxBufferedBytes must be/],
+    [{ url: 'mqtt://x', reconnectMinMs: 5000, reconnectMaxMs: 100 }, /reconnectMaxMs/],
+    [{ url: 'mqtt://x', colour: 'red' }, /unknown option 'colour'/],
+    [{ url: 'mqtt://x', presence: false }, /nothing to bridge/],
+  ];
+  for (const [opts, why] of bad) {
+    try {
+      mqttOptions(opts);
+      assert.unreachable(JSON.stringify(opts));
+    } catch (err) {
+      assert.is((err as { code?: string }).code, 'EINVAL', JSON.stringify(opts));
+      assert.match((err as Error).message, why);
+    }
   }
 });
 
