@@ -54,7 +54,7 @@ export class MqttBridge {
   private retry: NodeJS.Timeout | null = null;
   private lastError = '';
   private logged = 0;
-  readonly counts = { published: 0, imported: 0, dropped: 0, badPayload: 0, tooLarge: 0, unbridgeable: 0, echoesSuppressed: 0, connects: 0, disconnects: 0 };
+  readonly counts = { published: 0, imported: 0, importsLost: 0, dropped: 0, badPayload: 0, tooLarge: 0, unbridgeable: 0, echoesSuppressed: 0, connects: 0, disconnects: 0 };
 
   constructor(private readonly broker: Broker, private readonly opts: MqttOptions) {
     this.exports = compileAll(opts.export);
@@ -236,7 +236,9 @@ export class MqttBridge {
       this.local!.send(channel, message, data);
       this.counts.imported++;
     } catch (err) {
-      this.counts.badPayload++;
+      // ENOBUFS: the local client's buffer is full (SPEC §2): lost here, counted apart from bad payloads.
+      if ((err as { code?: string }).code === 'ENOBUFS') this.counts.importsLost++;
+      else this.counts.badPayload++;
       this.warn(`dropped a message on ${topic}: ${(err as Error).message}`);
     }
   }
