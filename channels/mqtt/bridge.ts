@@ -56,7 +56,11 @@ export class MqttBridge {
   private logged = 0;
   readonly counts = { published: 0, imported: 0, importsLost: 0, dropped: 0, badPayload: 0, tooLarge: 0, unbridgeable: 0, echoesSuppressed: 0, connects: 0, disconnects: 0 };
 
+  /** The URL as logs and stats show it: a password written into it is not repeated. */
+  private readonly where: string;
+
   constructor(private readonly broker: Broker, private readonly opts: MqttOptions) {
+    this.where = opts.url.replace(/^([a-z]+:\/\/)[^@/]*@/, '$1***@');
     this.exports = compileAll(opts.export);
     this.imports = compileAll(opts.import);
     this.qos1 = compileAll(opts.qos1);
@@ -111,7 +115,7 @@ export class MqttBridge {
       // A 3.1.1-only server refuses a v5 CONNECT ("unacceptable protocol version", 1 or 132).
       if (this.opts.protocol === 'auto' && this.version === 5 && (err.code === 1 || err.code === 132)) {
         this.version = 4;
-        this.broker.log('warn', `mqtt: ${o.url} refused MQTT 5; using MQTT 3.1.1`);
+        this.broker.log('warn', `mqtt: ${this.where} refused MQTT 5; using MQTT 3.1.1`);
       }
       this.failed(err.message);
     });
@@ -122,7 +126,7 @@ export class MqttBridge {
     if (this.client !== client) return;
     this.state = 'up';
     this.counts.connects++;
-    if (this.attempt > 0 || this.counts.connects > 1) this.broker.log('warn', `mqtt: connected to ${this.opts.url}`);
+    if (this.attempt > 0 || this.counts.connects > 1) this.broker.log('warn', `mqtt: connected to ${this.where}`);
     this.attempt = 0;
     this.lastError = '';
     const o = this.opts;
@@ -138,7 +142,7 @@ export class MqttBridge {
   }
 
   private failed(why: string): void {
-    if (why !== this.lastError && this.state !== 'closed') this.broker.log('warn', `mqtt: ${this.opts.url}: ${why}`);
+    if (why !== this.lastError && this.state !== 'closed') this.broker.log('warn', `mqtt: ${this.where}: ${why}`);
     this.lastError = why;
   }
 
@@ -250,7 +254,7 @@ export class MqttBridge {
 
   stats(): Record<string, unknown> {
     return {
-      url: this.opts.url, clientId: this.opts.clientId, state: this.state, protocol: this.version === 5 ? '5' : '3.1.1', format: this.opts.format,
+      url: this.where, clientId: this.opts.clientId, state: this.state, protocol: this.version === 5 ? '5' : '3.1.1', format: this.opts.format,
       prefix: this.opts.prefix, ...(this.opts.groups.length ? { groups: this.opts.groups } : {}), export: this.opts.export, import: this.opts.import,
       ...this.counts, buffered: this.buffer.count, bufferedBytes: this.buffer.bytes, maxBufferedBytes: this.opts.maxBufferedBytes,
       echoesSuppressed: this.counts.echoesSuppressed + (this.echo?.suppressed ?? 0),
