@@ -2,3 +2,4 @@
 export { Pattern, patternProblem } from './protocol/pattern.js';
 export { channelProblem, isPattern, messageProblem } from './protocol/names.js';
 export { prepareFolder } from './broker/socket-path.js';
+export { fromJsonData, toJsonData } from './cli/json-data.js';

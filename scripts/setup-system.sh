@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system tools the tests use (as root with apt); otherwise names the exact command to run.
 set -euo pipefail
-PKGS=(socat dbus-daemon dbus-bin qemu-user-static gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf binfmt-support)
+PKGS=(socat dbus-daemon dbus-bin qemu-user-static gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf binfmt-support mosquitto mosquitto-clients)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 [[ ${#missing[@]} -eq 0 ]] && exit 0

@@ -55,6 +55,7 @@ export const OPTIONS: readonly OptionSpec[] = [
   carrier('serial', 'serial links'),
   carrier('serialClients', 'serial lines with one client each'),
   carrier('dbus', 'the D-Bus bridge'),
+  carrier('mqtt', 'the MQTT bridge (docs/MQTT.md)'),
   // SPEC §10 (docs/DURABLE.md): queued channels, retained values, activation.
   { key: 'queued', flag: null, kind: 'carrier', default: null, help: 'channel names or patterns whose messages are stored until acknowledged (checked by runtime/broker/durable)' },
   { key: 'stateDir', flag: 'state-dir', kind: 'text', default: null, help: 'folder of the durable store (default /var/lib/qcop for root, else $XDG_STATE_HOME/qcop or ~/.local/state/qcop)' },

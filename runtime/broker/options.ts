@@ -71,6 +71,8 @@ export interface BrokerOptions {
   serialClients?: Array<Record<string, unknown>>;
   /** The D-Bus bridge (channels/dbus). */
   dbus?: Record<string, unknown>;
+  /** The MQTT bridge (channels/mqtt, docs/MQTT.md). */
+  mqtt?: Record<string, unknown>;
   // ---- SPEC §10 (docs/DURABLE.md)
   /** Channel names or patterns whose messages are stored until acknowledged (`["QPE/Application/*"]`). */
   queued?: string[];
@@ -115,7 +117,7 @@ export interface LinkOptions {
 }
 
 /** Options only carriers read (channels/README.md); `resolveOptions` passes them through untouched. */
-export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpUser' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus' | 'queued';
+export type CarrierOptionKey = 'tcp' | 'tcpToken' | 'tcpUser' | 'tcpInsecureLoopback' | 'tls' | 'links' | 'serial' | 'serialClients' | 'dbus' | 'mqtt' | 'queued';
 
 export type ResolvedOptions = Required<Omit<BrokerOptions, 'socket' | 'group' | 'stateDir' | 'servicesDir' | CarrierOptionKey>> &
   Pick<BrokerOptions, CarrierOptionKey | 'stateDir' | 'servicesDir'> & { socket: string; group?: string | number };

@@ -7,6 +7,7 @@ import { sdNotify } from '../broker/notify.js';
 import { defaultSocketPath } from '../broker/socket-path.js';
 import { QcopError } from '../protocol/errors.js';
 import { carrierFlags, loadCarriers, startCarriers } from './carriers.js';
+import { MQTT_FLAGS } from './mqtt-flags.js';
 import { UsageError, numberFlag, stringFlag, untilSignal, type Command, type FlagSpec, type ParsedArgs } from './table.js';
 
 /** Reads `--config FILE`: a JSON object whose keys are broker options (docs/CONFIG.md). */
@@ -106,6 +107,7 @@ export const broker: Command = {
     export: { type: 'string', multiple: true, description: 'pattern whose messages the links carry to the other broker; repeatable' },
     import: { type: 'string', multiple: true, description: 'pattern whose messages the links bring from the other broker; repeatable' },
     'link-token': { type: 'string', description: 'token the linked broker requires (else $QCOP_TCP_TOKEN)' },
+    ...MQTT_FLAGS,
     help: { type: 'boolean', description: 'show this help' },
   },
   positionals: { min: 0, max: 0 },

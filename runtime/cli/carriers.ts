@@ -2,6 +2,7 @@
 import type { Broker } from '../broker/broker.js';
 import type { Carrier } from '../broker/facade.js';
 import type { BrokerOptions } from '../broker/options.js';
+import { mqttFlags } from './mqtt-flags.js';
 import { UsageError, listFlag, stringFlag, type ParsedArgs } from './table.js';
 
 // Each carrier is imported from channels/ with a computed specifier, and only when its options are
@@ -11,8 +12,8 @@ const CARRIERS: Array<{ name: string; wanted(o: BrokerOptions): boolean; spec: s
   { name: 'tcp', wanted: (o) => o.tcp !== undefined || (o.links?.length ?? 0) > 0, spec: '../../channels/tcp/index.js' },
   { name: 'serial', wanted: (o) => (o.serial?.length ?? 0) > 0 || (o.serialClients?.length ?? 0) > 0, spec: '../../channels/serial/index.js' },
   { name: 'dbus', wanted: (o) => o.dbus !== undefined, spec: '../../channels/dbus/index.js' },
+  { name: 'mqtt', wanted: (o) => o.mqtt !== undefined, spec: '../../channels/mqtt/index.js' },
 ];
-
 
 export function carrierFlags(args: ParsedArgs, o: BrokerOptions): void {
   const str = (k: string) => stringFlag(args, k);
@@ -32,6 +33,7 @@ export function carrierFlags(args: ParsedArgs, o: BrokerOptions): void {
   for (const url of links) {
     o.links = [...(o.links ?? []), { url, export: list('export'), import: list('import'), token: str('link-token') }];
   }
+  mqttFlags(args, o);
 }
 
 interface CarrierModule {

@@ -7,7 +7,7 @@ import { elfProblems } from './elf.mjs';
 
 const NATIVE = 'qcop_native.node';
 /** The broker option that turns each carrier on (runtime/cli/broker-command.ts). */
-const CARRIER_OPTION = { tcp: '"tcp": "HOST:PORT" or "links"', serial: '"serial": [{ "device": ..., "export": [...], "import": [...] }]', dbus: '"dbus": {...}' };
+const CARRIER_OPTION = { tcp: '"tcp": "HOST:PORT" or "links"', serial: '"serial": [{ "device": ..., "export": [...], "import": [...] }]', dbus: '"dbus": {...}', mqtt: '"mqtt": { "url": ..., "prefix": ..., "export": [...], "import": [...] }' };
 
 function fill(template, values) {
   return template.replace(/\{\{(\w+)\}\}/g, (_, k) => {

@@ -7,7 +7,7 @@ import { connect } from '../../runtime/index.js';
 import { Proc, QCOPD, ROOT, cleanup, socketAnswers, tempDir, waitFor } from '../helpers/procs.js';
 
 const TRACE = path.join(ROOT, 'test/channels/fixtures/trace-loads.mjs');
-const FORBIDDEN = /\/channels\/|serialport|@serialport|dbus-next|dbus/;
+const FORBIDDEN = /\/channels\/|serialport|@serialport|dbus-next|dbus|node_modules\/mqtt\//;
 
 /** Runs qcopd with the module tracer, lets one client do a little, stops it; returns what it loaded. */
 async function traced(args: string[]): Promise<{ loads: string[]; stats: Record<string, unknown> }> {
@@ -45,6 +45,15 @@ test('control: with --tcp the TCP carrier is loaded, and still neither serialpor
   assert.ok(loads.some((l) => l.includes('cbor-x')), 'the tracer sees dependencies (the carrier\'s client encodes data)');
   assert.equal(loads.filter((l) => /serialport|dbus/.test(l)), []);
   assert.ok((stats.carriers as Record<string, unknown>).tcp);
+});
+
+test('control: with --mqtt the MQTT carrier and MQTT.js are loaded, and only then (SPEC §11)', async () => {
+  // Nothing answers on port 9 (discard): the bridge is loaded and keeps retrying; the broker stops cleanly.
+  const { loads, stats } = await traced(['--mqtt', 'mqtt://127.0.0.1:9', '--mqtt-export', 'a/*']);
+  assert.ok(loads.some((l) => l.includes('/channels/mqtt/index.js')), 'the MQTT carrier is loaded');
+  assert.ok(loads.some((l) => l.includes('node_modules/mqtt/')), 'MQTT.js is loaded');
+  assert.equal(loads.filter((l) => /serialport|dbus|\/channels\/tcp\//.test(l)), []);
+  assert.is(((stats.carriers as Record<string, any>).mqtt).state === 'up', false);
 });
 
 test.after(() => cleanup());

@@ -79,12 +79,13 @@ async function optionalCarrierChecks(project, tmp) {
   const peers = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')).peerDependencies;
   // The major (0.minor below 1.0) of the peer range, as the error's install command names it.
   const install = (pkg) => `npm install ${pkg}@${/^\^?(0\.\d+|\d+)/.exec(peers[pkg])[1]}`;
-  await tally.check('a library install brings neither serialport nor dbus-next', async () => {
-    for (const pkg of ['serialport', '@serialport', 'dbus-next']) expect(!existsSync(join(project, 'node_modules', pkg)), `node_modules/${pkg} was installed`);
+  await tally.check('a library install brings neither serialport nor dbus-next nor mqtt', async () => {
+    for (const pkg of ['serialport', '@serialport', 'dbus-next', 'mqtt']) expect(!existsSync(join(project, 'node_modules', pkg)), `node_modules/${pkg} was installed`);
   });
   const configs = {
     serial: ['serialport', { serial: [{ device: '/dev/qcop-pack-none', export: ['a/*'] }] }],
     dbus: ['dbus-next', { dbus: { bus: `unix:path=${join(tmp, 'no-bus')}`, export: ['a/*'] } }],
+    mqtt: ['mqtt', { mqtt: { url: 'mqtt://127.0.0.1:9', export: ['a/*'] } }],
   };
   for (const [carrier, [pkg, config]] of Object.entries(configs)) {
     await tally.check(`qcopd with the ${carrier} carrier but no ${pkg}: exit 1 before taking the socket, naming ${pkg} and \`${install(pkg)}\``, async () => {
