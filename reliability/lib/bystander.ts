@@ -13,15 +13,23 @@ export class Bystander {
 
   static async start(socket: string, channel = 'rel/bystander', everyMs = 10): Promise<Bystander> {
     const rx = await connect({ socket, name: 'bystander-rx' });
+    let down = 0;
     const tx = await connect({ socket, name: 'bystander-tx' });
     const b = new Bystander(tx, rx, channel);
+    for (const c of [tx, rx]) c.on('disconnected', () => { if (b.errors.length < 5) b.errors.push(`${c === tx ? 'sender' : 'receiver'} disconnected (${++down})`); });
     for (const c of [tx, rx]) c.on('error', (e) => b.errors.length < 5 && b.errors.push(`${(e as { code?: string }).code}: ${e.message}`));
     await rx.listen(channel, (m) => {
       if (m.data !== b.got) b.outOfOrder++;
       b.got = (m.data as number) + 1;
     }).ready;
     b.timer = setInterval(() => {
-      if (tx.bufferedBytes < 1 << 20) tx.send(channel, 'seq(int)', b.sent++);
+      if (tx.bufferedBytes >= 1 << 19) return;
+      try {
+        tx.send(channel, 'seq(int)', b.sent);
+        b.sent++;
+      } catch (e) {
+        if (b.errors.length < 5) b.errors.push(`send refused: ${(e as Error).message}`);
+      }
     }, everyMs);
     return b;
   }
