@@ -18,6 +18,7 @@ import { resolveOptions, type BrokerOptions, type ResolvedOptions } from './opti
 import { Registry } from './registry.js';
 import { ShmRouter } from './shm.js';
 import { Pauses } from './pauses.js';
+import { Departed } from './departed.js';
 import { peerIdentityOf, type PeerIdentity } from './peer.js';
 import { Turns } from './turns.js';
 import { claimSocketPath, defaultSocketPath, resolveGroup, setSocketAccess } from './socket-path.js';
@@ -54,6 +55,8 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
   readonly budget: MemoryBudget;
   /** Large messages by descriptor (PROTOCOL 8). */
   readonly shm: ShmRouter;
+  /** Removes what departed clients left in /dev/shm (issue 17). */
+  readonly departed: Departed;
   /** SPEC §9: the policy of `aclDir` (everything allowed without one). */
   access: Access;
   /** SPEC §9: what each user holds, against the policy's quotas. */
@@ -94,6 +97,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
       }
     }, this.pauses);
     this.shm = new ShmRouter(this);
+    this.departed = new Departed(this);
     this.registry = new Registry<Connection>((name, registered, seq) => this.watches.changed(name, registered, seq));
     this.calls = new CallTable<Connection>((call) => {
       if (call.answered) return;
@@ -240,6 +244,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
     conn.watches.clear();
     this.shm.closed(conn);
     this.durable.closed(conn);
+    this.departed.left(conn.peer?.pid);
     for (const call of this.calls.dropConnection(conn)) {
       call.caller.error('ENOLISTENER', `every receiver on ${call.channel} went away without answering`, call.requestId, Kind.Call, call.channel);
     }
@@ -333,6 +338,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
       this.calls.clear();
       this.shm.closeAll();
       this.durable.close();
+      this.departed.close();
       if (!this.options.noSocket) {
         try {
           fs.unlinkSync(this.options.socket);

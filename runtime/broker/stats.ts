@@ -43,7 +43,7 @@ export function collectStats(
     descriptors: b.descriptors.stats(),
     protocolErrors: k.protocolErrors,
     queues: { policy: o.slowConsumer, limitBytes: o.maxQueueBytes, totalBytes: total, maxBytes: max, connections },
-    shm: { enabled: b.shm.enabled, threshold: o.shmThreshold, ...b.shm.stats() },
+    shm: { enabled: b.shm.enabled, threshold: o.shmThreshold, ...b.shm.stats(), reclaimed: b.departed.counters.reclaimed },
     memory: { rss: process.memoryUsage.rss(), ...b.budget.stats() },
     monitors: { connections: b.monitor.size, events: b.monitor.events },
     durable: b.durable.stats(),

@@ -104,8 +104,11 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   async flush(): Promise<{ messages: number; unrouted: number }> {
     this.checkOpen();
     const before = this.outbox.unconfirmed;
+    const connection = this.outbox.connections;
     const f = await this.request(Kind.Flush, 0, 0, '', '', undefined, true);
-    this.outbox.unconfirmed = Math.max(0, this.outbox.unconfirmed - before);
+    // Issue 17: after a reconnection the count restarted (the 'disconnected' event carried the rest): what the
+    // flush confirms is then unknown, so nothing is taken off and later sends stay counted until a flush or a loss.
+    if (this.outbox.connections === connection) this.outbox.unconfirmed = Math.max(0, this.outbox.unconfirmed - before);
     const body = decodeControl(payloadOf(f));
     return { messages: Number(body.messages ?? f.aux), unrouted: Number(body.unrouted ?? 0) };
   }
@@ -236,6 +239,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     const stream = this.stream;
     this.state = 'closed';
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.stopWatching();
     this.failPending(() => true, 'client closed');
     for (const w of this.watches) w.readiness.settle(new QcopError('ECLOSED', 'client closed'));
     this.outbox.close();

@@ -13,6 +13,8 @@ export interface Target {
   where: string;
   /** True when the broker runs on this host (Unix socket, in-process): shared memory may be used (PROTOCOL 8.1). */
   local?: boolean;
+  /** A Unix socket's path: while disconnected the client watches it to reconnect at once (runtime/client/socket-watch.ts). */
+  socketPath?: string;
 }
 
 /** PROTOCOL 6.3: the largest inbound frame before the welcome (a welcome or an error is small). */
@@ -35,6 +37,7 @@ export function unixTarget(socketPath: string, checkFolder = false): Target {
   return {
     where: socketPath,
     local: true,
+    socketPath,
     dial: () =>
       new Promise((resolve, reject) => {
         const distrust = checkFolder ? checkClientFolder(socketPath) : null;

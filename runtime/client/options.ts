@@ -13,6 +13,11 @@ export interface ClientOptions extends ShmOptions {
   reconnect?: boolean;
   /** Longest pause between reconnection attempts (default 2000 ms). */
   reconnectMaxDelayMs?: number;
+  /**
+   * While disconnected from a Unix socket, dial the moment the socket is created again (a restarted broker),
+   * not only at the next backoff step (default true; runtime/client/socket-watch.ts).
+   */
+  reconnectWatch?: boolean;
   /** Largest frame accepted from the broker, whatever limit it announces (default 64 MiB; PROTOCOL 6.3). */
   maxInboundFrameBytes?: number;
   /** Receive this client's own sends where it listens (default true, as QCOP); false announces `noecho` (PROTOCOL 2.3). */
@@ -29,6 +34,7 @@ export function sessionOptions(options: ClientOptions): SessionOptions {
     connectTimeoutMs: options.connectTimeoutMs ?? 2000,
     reconnect: options.reconnect ?? true,
     reconnectMaxDelayMs: options.reconnectMaxDelayMs ?? 2000,
+    reconnectWatch: options.reconnectWatch ?? true,
     maxInboundFrameBytes: options.maxInboundFrameBytes ?? 64 << 20,
     echo: options.echo ?? true,
   };

@@ -55,6 +55,8 @@ export class Outbox<P> {
   private closed = false;
   /** Sends accepted since the last confirmed flush. */
   unconfirmed = 0;
+  /** Connections lost so far: a flush answered on a later connection than it was asked on confirms nothing of before. */
+  connections = 0;
 
   constructor(private readonly host: OutboxHost<P>, private readonly hwm: number) {}
 
@@ -188,6 +190,7 @@ export class Outbox<P> {
     this.waitingBytes = this.waiting.reduce((n, i) => n + itemBytes(i), 0);
     const unconfirmed = this.unconfirmed;
     this.unconfirmed = 0;
+    this.connections++;
     return unconfirmed;
   }
 

@@ -12,6 +12,7 @@ import { INBOUND_BEFORE_WELCOME, type Target } from './dial.js';
 import { LargeSends } from './large-send.js';
 import { sessionOptions, type ClientOptions, type SessionOptions } from './options.js';
 import { Outbox, type Item } from './outbox.js';
+import { watchSocket } from './socket-watch.js';
 
 export interface Pending {
   kind: Kind;
@@ -42,6 +43,9 @@ export abstract class ClientSession extends EventEmitter {
   /** Large messages by descriptor (PROTOCOL 8). */
   protected readonly large: LargeSends;
   protected reconnectTimer: NodeJS.Timeout | null = null;
+  /** Stops watching the socket's folder (set while disconnected from a Unix socket). */
+  private unwatchSocket: (() => void) | null = null;
+  private dialing = false;
   protected attempt = 0;
   protected welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
   protected readonly opts: SessionOptions;
@@ -273,12 +277,30 @@ export abstract class ClientSession extends EventEmitter {
   protected scheduleReconnect(): void {
     const delay = Math.min(this.opts.reconnectMaxDelayMs, 50 * 2 ** Math.min(this.attempt, 10));
     this.attempt++;
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => void this.reconnect(), delay * (0.75 + Math.random() * 0.5));
+    // A broker restarted on the same socket is dialled the moment its socket appears, not at the next step.
+    if (!this.unwatchSocket && this.target.socketPath && this.opts.reconnectWatch) {
+      this.unwatchSocket = watchSocket(this.target.socketPath, () => {
+        if (this.state !== 'disconnected' || this.dialing) return;
+        this.attempt = 0;
+        if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+        void this.reconnect();
+      });
+    }
+  }
+
+  /** Stops the socket watch (connected again, or closed). */
+  protected stopWatching(): void {
+    this.unwatchSocket?.();
+    this.unwatchSocket = null;
   }
 
   protected async reconnect(): Promise<void> {
     this.reconnectTimer = null;
-    if (this.state !== 'disconnected') return;
+    if (this.state !== 'disconnected') return this.stopWatching();
+    if (this.dialing) return;
+    this.dialing = true;
     try {
       const stream = await this.target.dial();
       if (this.state !== 'disconnected') {
@@ -288,8 +310,12 @@ export abstract class ClientSession extends EventEmitter {
       await this.handshake(stream);
     } catch {
       if (this.state === 'disconnected') this.scheduleReconnect();
+      else this.stopWatching();
       return;
+    } finally {
+      this.dialing = false;
     }
+    this.stopWatching();
     if (this.state !== 'disconnected') return;
     this.attempt = 0;
     this.state = 'open';

@@ -1,6 +1,7 @@
 // Listing and reclaiming qcop shm objects under /dev/shm: what `qcop shm ls|gc` and the broker's start call.
 import { native, type NativeApi } from '../native/index.js';
-import { OFD } from './header.js';
+import { F, OFD } from './header.js';
+import { POOL_KEY_PREFIX } from './pool-segment.js';
 import { parseSystemName, qcopEntries, systemName, type ParsedName, type ShmKind } from './names.js';
 import { SquatError, openObject, trustedSemid } from './ownership.js';
 import { readHeader, removeIfStale } from './registry.js';
@@ -92,4 +93,50 @@ export function collectGarbage(): GcResult {
     }
   }
   return { removed };
+}
+
+/**
+ * Whether the object `entry` is stale and left by one of `pids`: its creator, an attacher recorded in
+ * its table, or (a pool segment) the producer its key names. Read-only: nothing is mapped or changed.
+ */
+function leftBy(n: NativeApi, entry: string, parsed: ParsedName, pids: ReadonlySet<number>): boolean {
+  let opened;
+  try {
+    opened = openObject(`/${entry}`, false, parsed.kind, parsed.key ?? entry);
+  } catch {
+    return false; // gone, squatted or not ours to read: `qcop shm gc` as root deals with those
+  }
+  try {
+    if (n.ofdHeld(opened.fd, OFD.PRESENCE, 1) !== 0) return false; // someone alive holds it
+    const pool = parsed.key?.startsWith(POOL_KEY_PREFIX) ? Number(/^(\d+)-/.exec(parsed.key.slice(POOL_KEY_PREFIX.length))?.[1]) : NaN;
+    if (pids.has(pool)) return true;
+    const header = readHeader(opened.fd, opened.st);
+    if (!header) return false;
+    if (pids.has(header.get(F.CREATOR_PID))) return true;
+    return header.recordedPids().some((p) => pids.has(p));
+  } finally {
+    try { n.close(opened.fd); } catch { /* closed */ }
+  }
+}
+
+/**
+ * Removes every stale object left by the processes `pids` (ARCHITECTURE: the broker calls this when a
+ * client departs, runtime/broker/departed.ts): pool segments, segments and semaphores it created or was
+ * attached to when it died. An object anybody alive still holds is kept; removal re-checks under the
+ * kernel lock like `collectGarbage`. Returns the keys removed.
+ */
+export function reclaimLeftovers(pids: ReadonlySet<number>): string[] {
+  if (pids.size === 0) return [];
+  const n = native();
+  const removed: string[] = [];
+  for (const entry of qcopEntries()) {
+    const parsed = parseSystemName(entry);
+    if (!parsed || !leftBy(n, entry, parsed, pids)) continue;
+    try {
+      if (removeIfStale(`/${entry}`, parsed.kind) === 'removed') removed.push(parsed.key ?? entry);
+    } catch {
+      // changed meanwhile, or not ours to remove: leave it
+    }
+  }
+  return removed;
 }

@@ -154,4 +154,18 @@ export class Header {
     }
     return [...pids].sort((a, b) => a - b);
   }
+
+  /**
+   * Every pid the attacher table records in this pid namespace, alive or not: a process killed while
+   * attached leaves its pid behind (it never unregistered), which tells whose leftovers an object is.
+   */
+  recordedPids(): number[] {
+    const ns = pidNamespace();
+    const pids = new Set<number>();
+    for (let i = 0; i < SLOTS; i++) {
+      const pid = Atomics.load(this.i32, PIDS_AT / 4 + i);
+      if (pid > 0 && Atomics.load(this.i32, PIDNS_AT / 4 + i) === ns) pids.add(pid);
+    }
+    return [...pids];
+  }
 }

@@ -270,7 +270,8 @@ test('send returns false past the high-water mark, then drain follows; nothing i
 });
 
 test('while the broker is away sends are buffered up to the high-water mark, the rest refused with ENOBUFS', async () => {
-  const tx = await connect({ socket, highWaterMark: 4096, reconnectMaxDelayMs: 100 });
+  // reconnectWatch false: the listener below must be there before the buffered sends go out (backoff only).
+  const tx = await connect({ socket, highWaterMark: 4096, reconnectMaxDelayMs: 100, reconnectWatch: false });
   clients.push(tx);
   const down = new Promise((r) => tx.once('disconnected', r));
   await broker.close();

@@ -16,8 +16,9 @@ import type { Frame } from '../../runtime/protocol/frame.js';
 import { isPattern } from '../../runtime/protocol/names.js';
 import { work } from '../../runtime/protocol/pattern.js';
 import { FrameParser } from '../../runtime/protocol/parser.js';
-import { SYNC_ID, expectation, session, type Expectation } from './gen.js';
-import { K, MAX_BROKER_KIND, RawConn, Rng } from './raw.js';
+import { expectation, session, type Expectation } from './gen.js';
+import { judge, sessionRng } from './play.js';
+import { K, RawConn } from './raw.js';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CRASH_DIR = path.join(HERE, 'crashes');
@@ -164,7 +165,7 @@ function instrument(b: BrokerCore): { nextAccepted: () => Promise<Duplex> } {
 }
 
 async function runConnection(index: number, budget: number, nextAccepted: () => Promise<Duplex>): Promise<number> {
-  const rng = new Rng((SEED ^ Math.imul(index + 1, 0x9e3779b1)) >>> 0);
+  const rng = sessionRng(SEED, index);
   const s = session(rng, index, budget);
   const expected: Expectation = expectation(s.bytes, broker.options.maxFrameBytes);
   const tracked: Tracked = { index, label: s.label, bytes: s.bytes, serverBytes: 0 };
@@ -182,34 +183,10 @@ async function runConnection(index: number, budget: number, nextAccepted: () => 
   await raw.write(s.bytes, chunk, s.drip);
 
   const where = `connection ${index} (${s.label}, expected ${expected}, seed ${SEED})`;
-  let outcome: string;
-  if (expected === 'sync') {
-    const ok = await raw.until(() => raw.closed || raw.frames.some((f) => f.kind === K.Result && f.id === SYNC_ID), ANSWER_MS);
-    const answered = raw.frames.some((f) => f.kind === K.Result && f.id === SYNC_ID);
-    outcome = answered ? 'answered' : raw.closed ? 'closed' : 'silent';
-    if (!ok || !answered) problems.push({ index, text: `${where}: the final request got no answer (${outcome}; last frame ${describe(raw.frames.at(-1))})` });
-  } else if (expected === 'fatal') {
-    await raw.until(() => raw.closed, ANSWER_MS);
-    const last = raw.frames.at(-1);
-    outcome = raw.closed ? 'closed after error' : 'left open';
-    if (!raw.closed) problems.push({ index, text: `${where}: a broken stream was not closed` });
-    else if (!last || last.kind !== K.Error || last.id !== 0 || !['EPROTO', 'EMSGSIZE', 'ENOTSUP'].includes(last.message)) {
-      problems.push({ index, text: `${where}: closed without a stream error frame last (last frame ${describe(last)})` });
-    }
-  } else {
-    outcome = expected;
-  }
+  const judged = await judge(raw, expected, where, ANSWER_MS);
+  const outcome = judged.outcome;
   outcomes[`${s.label}/${outcome}`] = (outcomes[`${s.label}/${outcome}`] ?? 0) + 1;
-  if (raw.malformed) problems.push({ index, text: `${where}: the broker sent a malformed stream: ${raw.malformed}` });
-  for (const f of raw.frames) {
-    if (f.kind < 0x41 || f.kind > MAX_BROKER_KIND) problems.push({ index, text: `${where}: the broker sent unknown kind 0x${f.kind.toString(16)}` });
-  }
-  raw.socket.end();
-  const closed = await raw.until(() => raw.closed, 2000);
-  if (!closed) {
-    problems.push({ index, text: `${where}: not closed by the broker after our end()` });
-    raw.socket.destroy();
-  }
+  for (const text of judged.problems) problems.push({ index, text });
   const m = process.memoryUsage();
   if (framesSent < TOTAL / 2) rssPeakFirstHalf = Math.max(rssPeakFirstHalf, m.rss);
   if (m.rss > rssPeak) {
@@ -219,9 +196,6 @@ async function runConnection(index: number, budget: number, nextAccepted: () => 
   return s.frames;
 }
 
-function describe(f: { kind: number; id: number; message: string } | undefined): string {
-  return f ? `kind 0x${f.kind.toString(16)} id ${f.id} ${f.message}` : 'none';
-}
 
 test.before(async () => {
   process.on('uncaughtException', onUncaught);
