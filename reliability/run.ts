@@ -39,11 +39,20 @@ for (const [name, run] of Object.entries(SCENARIOS)) {
   if (only && !only.includes(name)) continue;
   log(`${name}: start`);
   const t0 = Date.now();
+  // A scenario that hangs is a failed row, not a run that never ends: its processes are killed and the next one starts.
+  const limitMs = (short ? 180 : 1200) * 1000 + (name === 'soak' ? soakMinutes * 60_000 : 0);
+  let watchdog: NodeJS.Timeout | undefined;
+  const hung = new Promise<never>((_, reject) => {
+    watchdog = setTimeout(() => reject(new Error(`hung: no result within ${limitMs / 1000} s`)), limitMs);
+  });
   let row: Row;
   try {
-    row = await run(ctx);
+    row = await Promise.race([run(ctx), hung]);
   } catch (e) {
+    cleanupAll();
     row = { scenario: name, seconds: 0, did: 'did not finish', figures: [], failed: [`threw: ${(e as Error).stack?.split('\n').slice(0, 3).join(' ') ?? e}`] };
+  } finally {
+    clearTimeout(watchdog);
   }
   row.seconds = Math.round((Date.now() - t0) / 1000);
   rows.push(row);

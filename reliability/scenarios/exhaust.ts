@@ -18,6 +18,9 @@ export async function exhaustFds(_ctx: RunContext): Promise<Row> {
   const socket = path.join(tempDir('fds'), 'qcop.sock');
   const broker = await startQcopd(socket, ['--log-level', 'warn'], (cmd) => ['/bin/sh', '-c', `ulimit -n ${LIMIT} && exec "$@"`, 'sh', ...cmd]);
   const bystander = await Bystander.start(socket, 'rel/fds-bystander');
+  // Opened before the flood: a broker out of descriptors cannot accept `qcop stats`, but answers a client it already has.
+  const watcher = await connect({ socket, name: 'fds-watcher', reconnect: false });
+  watcher.on('error', () => {});
   const outcomes: Record<string, number> = {};
   const conns = await Promise.all(Array.from({ length: CONNS }, async (_, i) => {
     let raw: RawConn;
@@ -34,7 +37,8 @@ export async function exhaustFds(_ctx: RunContext): Promise<Row> {
     outcomes[key] = (outcomes[key] ?? 0) + 1;
     return raw;
   }));
-  const during = JSON.parse(execFileSync(process.execPath, [path.join(LIB, '../../bin/qcop.js'), 'stats', '--socket', socket], { encoding: 'utf8' }).toString()) as any;
+  const during = (await watcher.stats()) as any;
+  await watcher.close();
   for (const c of conns) c?.socket.destroy();
   const closedAt = Date.now();
   let served = -1;
