@@ -60,7 +60,7 @@ export function describeRows(): string {
 - **soak**: a mixed workload for the given minutes: S1 round trips, S2 fan-out 1 → 4, 200 KiB messages through the
   pool, calls, registration and watch churn, short-lived processes SIGKILLed or exiting; broker RSS sampled (each
   minute in the long form) and its slope after the warm-up (the first third) reported, growth after the warm-up
-  within 10 %; descriptors flat; no shm object of a dead process at any sample; nothing lost.
+  within 10 % (the short form reports the slope without judging it: its seconds are inside V8's heap warm-up); descriptors flat; no shm object of a dead process at any sample; nothing lost.
 - **exhaust-fds**: the broker under \`ulimit -n 64\` gets 150 connections at once: each is served or refused with a code,
   counted, the bystander keeps getting everything, new clients are served once they close.
 - **exhaust-shm**: /dev/shm a nearly full 16 MiB tmpfs (private mount namespace): large messages are received inline or

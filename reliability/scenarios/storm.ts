@@ -21,12 +21,13 @@ function ours(pids: Set<number>): string[] {
   }).sort();
 }
 
-interface Figures { clients: number; channels: number; watches: number; calls: number; segments: number; slots: number; fds: number; rss: number }
+interface Figures { clients: number; channels: number; watches: number; calls: number; segments: number; slots: number; fds: number; rss: number; heapUsed: number; heapTotal: number; external: number }
 
 async function figures(stats: () => Promise<any>, brokerPid: number): Promise<Figures> {
   const s = await stats();
   const watches = Object.values(s.users as Record<string, { watches: number }>).reduce((n, u) => n + u.watches, 0);
-  return { clients: s.clients, channels: s.channels, watches, calls: s.calls.pending, segments: s.shm.segments, slots: s.shm.slotsInUse, fds: fdsOf(brokerPid), rss: rssOf(brokerPid)?.rss ?? -1 };
+  return { clients: s.clients, channels: s.channels, watches, calls: s.calls.pending, segments: s.shm.segments, slots: s.shm.slotsInUse, fds: fdsOf(brokerPid), rss: rssOf(brokerPid)?.rss ?? -1,
+    heapUsed: s.memory.heapUsed, heapTotal: s.memory.heapTotal, external: s.memory.external };
 }
 
 const same = (a: Figures, b: Figures) => a.clients === b.clients && a.channels === b.channels && a.watches === b.watches &&
@@ -122,6 +123,7 @@ export async function storm(ctx: RunContext): Promise<Row> {
     `shm objects of the storm's processes left 500 ms after each round: max ${Math.max(0, ...leftPerRound)}, at the end ${left.length}${left.length ? ` (${left.slice(0, 3).join(', ')})` : ''}; after the warm-up ${warmKeys.length}`,
     `semaphore ${semValue}/${SEM_UNITS}; segment lock ${lockState}`,
     `broker RSS ${mib(before.rss)} → peak ${mib(peak)} → ${mib(rssNow.rss)} MiB (${(((rssNow.rss - before.rss) / before.rss) * 100).toFixed(1)} %; before: anon ${mib(beforeMem.anon)}, file ${mib(beforeMem.file)}; after: anon ${mib(rssNow.anon)}, file ${mib(rssNow.file)})`,
+    `broker V8 heap used ${(before.heapUsed / 2 ** 20).toFixed(1)} → ${(after.heapUsed / 2 ** 20).toFixed(1)} MiB, reserved ${(before.heapTotal / 2 ** 20).toFixed(1)} → ${(after.heapTotal / 2 ** 20).toFixed(1)} MiB, outside the heap ${(before.external / 2 ** 20).toFixed(1)} → ${(after.external / 2 ** 20).toFixed(1)} MiB (qcop stats memory)`,
     `broker fds ${before.fds} → ${after.fds}`,
     bystander.describe(),
   );

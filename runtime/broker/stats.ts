@@ -44,10 +44,16 @@ export function collectStats(
     protocolErrors: k.protocolErrors,
     queues: { policy: o.slowConsumer, limitBytes: o.maxQueueBytes, totalBytes: total, maxBytes: max, connections },
     shm: { enabled: b.shm.enabled, threshold: o.shmThreshold, ...b.shm.stats(), reclaimed: b.departed.counters.reclaimed },
-    memory: { rss: process.memoryUsage.rss(), ...b.budget.stats() },
+    memory: { ...processMemory(), ...b.budget.stats() },
     monitors: { connections: b.monitor.size, events: b.monitor.events },
     durable: b.durable.stats(),
     ...(channels ? { channelFigures: b.figures.report((ch) => b.access.filter(b.registry.route(ch), ch).length) } : {}),
     ...(sources.size > 0 ? { carriers: Object.fromEntries([...sources].map(([name, f]) => [name, f()])) } : {}),
   };
+}
+
+/** The broker process's memory: RSS, and V8's heap (used, reserved) and memory outside it (buffers), in bytes. */
+function processMemory(): { rss: number; heapUsed: number; heapTotal: number; external: number } {
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
 }
