@@ -1,4 +1,4 @@
-// `npm run reliability` (issue 17): runs the scenarios of reliability/scenarios/ against real qcopd processes and writes
+// `npm run reliability`: runs the scenarios of reliability/scenarios/ against real qcopd processes and writes
 // docs/RELIABILITY.md, one table row per scenario. `--short` is the form `npm test` runs (test/reliability/short.test.ts).
 import * as fs from 'node:fs';
 import * as os from 'node:os';

@@ -5,7 +5,7 @@ const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 
 export function renderTable(meta: Record<string, string>, rows: Row[]): string {
   const lines = [
-    '# Reliability (issue 17)',
+    '# Reliability',
     '',
     'Written by `reliability/run.ts`; do not edit by hand. Each row is one scenario (`reliability/scenarios/`): what it did, what it',
     'measured, and whether every check held. A failed row says why; a failing check is never weakened to make a row pass.',

@@ -1,4 +1,4 @@
-// Resource exhaustion (issue 17): few descriptors, a nearly full /dev/shm, a full disk under the socket folder. Clear
+// Resource exhaustion: few descriptors, a nearly full /dev/shm, a full disk under the socket folder. Clear
 // errors, counted, nothing lost silently, and recovery once the resource is back.
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';

@@ -1,4 +1,4 @@
-// Fuzz at volume (issue 17): a million random and mutated frames (test/fuzz/gen.ts, played by test/fuzz/play.ts)
+// Fuzz at volume: a million random and mutated frames (test/fuzz/gen.ts, played by test/fuzz/play.ts)
 // against one live qcopd process over many connections; 0 crashes, 0 hangs, the bystander unaffected. An input that
 // crashes or hangs the broker is saved under test/fuzz/crashes, which test/fuzz/replay.test.ts replays ever after.
 import * as fs from 'node:fs';

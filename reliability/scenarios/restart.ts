@@ -1,4 +1,4 @@
-// Broker kill -9 under load (issue 17): 50 client processes sending and listening; the broker SIGKILLed and restarted
+// Broker kill -9 under load: 50 client processes sending and listening; the broker SIGKILLed and restarted
 // on the same socket again and again; how soon every listener is back, and what each sender learnt about its messages.
 import * as path from 'node:path';
 import { connect } from '../../runtime/index.js';

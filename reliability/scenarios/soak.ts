@@ -1,4 +1,4 @@
-// Soak (issue 17): a mixed workload for minutes — S1 round trips, S2 fan-out, large messages through the pool,
+// Soak: a mixed workload for minutes — S1 round trips, S2 fan-out, large messages through the pool,
 // calls, registration churn, short-lived processes killed or exiting — with the broker's RSS sampled and its slope
 // after the warm-up reported, descriptors flat, no shm object of a dead process at any sample, nothing lost.
 import * as path from 'node:path';

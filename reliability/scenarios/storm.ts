@@ -1,4 +1,4 @@
-// kill -9 storm (issue 17): client processes holding every kind of state, SIGKILLed mid-traffic in rounds; afterwards
+// kill -9 storm: client processes holding every kind of state, SIGKILLed mid-traffic in rounds; afterwards
 // the broker's figures, /dev/shm, its descriptors and RSS are back to what they were before, and the bystander lost nothing.
 import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';

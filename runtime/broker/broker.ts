@@ -55,7 +55,7 @@ export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
   readonly budget: MemoryBudget;
   /** Large messages by descriptor (PROTOCOL 8). */
   readonly shm: ShmRouter;
-  /** Removes what departed clients left in /dev/shm (issue 17). */
+  /** Removes what departed clients left in /dev/shm. */
   readonly departed: Departed;
   /** SPEC §9: the policy of `aclDir` (everything allowed without one). */
   access: Access;

@@ -11,6 +11,7 @@ import { newAclCache } from './access.js';
 import type { QuotaEntry } from './user-quotas.js';
 import type { PeerIdentity } from './peer.js';
 import type { Pauses } from './pauses.js';
+import { PartialClock } from './partial-clock.js';
 import type { Watch } from './watches.js';
 
 /** What a connection needs from the broker that owns it. */
@@ -91,9 +92,7 @@ export class Connection {
   private readonly parser: FrameParser;
   private handshakeTimer: NodeJS.Timeout | null = null;
   // The incomplete frame being timed: which one (by the parser's count of ended frames) and since when.
-  private partialTimer: NodeJS.Timeout | null = null;
-  private partialMark = -1;
-  private partialSince = 0;
+  private readonly partialClock: PartialClock;
 
   constructor(
     private readonly host: ConnectionHost,
@@ -119,6 +118,9 @@ export class Connection {
     };
     this.out = new Outbound(stream, account, () => this.progressed());
     this.parser = new FrameParser(host.maxFrameBytes, this.partialBudget(host.budget));
+    this.partialClock = new PartialClock(this.parser, host.partialFrameTimeoutMs, () => this.stream.isPaused(), (limit) => {
+      if (this.state !== 'closed') this.fatal('ETIMEDOUT', `a frame started ${limit} ms ago is still incomplete (${this.parser.buffered} bytes received)`);
+    });
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('drain', () => this.onDrain());
     stream.on('error', (err) => host.log('debug', `connection ${id}: ${err.message}`));
@@ -335,7 +337,7 @@ export class Connection {
       if (this.state !== 'closed') this.host.onFrame(this, f);
     });
     if (err) return this.fatal(err.code, err.message);
-    if (this.parser.midFrame) this.timePartial(); // a closed connection's parser is stopped, never mid-frame
+    if (this.parser.midFrame) this.partialClock.started(); // a closed connection's parser is stopped, never mid-frame
   }
 
   /** The parser asks the broker's budget before holding a frame that arrives in pieces (SPEC §8). */
@@ -355,36 +357,6 @@ export class Connection {
     this.error('ENOBUFS', what, head.id, head.kind);
   }
 
-  /**
-   * PROTOCOL 1.2: a frame started must be complete within `partialFrameTimeoutMs`. One timer per
-   * connection, armed once and checked when it fires: a stream of frames pays one clock read per
-   * chunk that ends inside a frame, no timer.
-   */
-  private timePartial(): void {
-    const mark = this.parser.framesEnded;
-    if (mark !== this.partialMark) {
-      this.partialMark = mark;
-      this.partialSince = Date.now();
-    }
-    if (this.partialTimer) return;
-    this.partialTimer = setTimeout(() => this.partialDue(), this.host.partialFrameTimeoutMs);
-    this.partialTimer.unref?.();
-  }
-
-  private partialDue(): void {
-    this.partialTimer = null;
-    if (this.state === 'closed' || !this.parser.midFrame) return;
-    const limit = this.host.partialFrameTimeoutMs;
-    // A stream the broker paused itself (fair turns, backpressure) cannot finish its frame: not the peer's fault.
-    if (this.stream.isPaused()) this.partialSince = Date.now();
-    const left = this.partialSince + limit - Date.now();
-    if (left <= 0) {
-      return this.fatal('ETIMEDOUT', `a frame started ${limit} ms ago is still incomplete (${this.parser.buffered} bytes received)`);
-    }
-    this.partialTimer = setTimeout(() => this.partialDue(), left);
-    this.partialTimer.unref?.();
-  }
-
   private onDrain(): void {
     this.tellLost();
   }
@@ -394,7 +366,7 @@ export class Connection {
     this.state = 'closed';
     this.parser.stop();
     if (this.handshakeTimer) clearTimeout(this.handshakeTimer);
-    if (this.partialTimer) clearTimeout(this.partialTimer);
+    this.partialClock.stop();
     if (this.stallTimer) clearTimeout(this.stallTimer);
     this.stallTimer = null;
     this.out.close();

@@ -1,4 +1,4 @@
-// Nothing outlives its owner (issue 17): when a local client departs (disconnect or death), the shared-memory
+// Nothing outlives its owner: when a local client departs (disconnect or death), the shared-memory
 // objects it left behind are removed at once, while the broker runs, instead of waiting for `qcop shm gc`.
 import { nativeAvailable } from '../native/index.js';
 import { reclaimLeftovers } from '../shm/gc.js';

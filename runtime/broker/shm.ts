@@ -1,11 +1,12 @@
 // Large messages by descriptor in the broker: senders' pool segments, slot references per receiver, frees (PROTOCOL 8).
-import { Flag, Kind, MSG_DESCRIPTOR_BYTES, Off, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
+import { Flag, Kind, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
 import { decodeControl } from '../protocol/control.js';
 import { QcopError, codeOfErrno } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
 import { native, nativeAvailable } from '../native/index.js';
 import { attachPoolSegment, type PoolSegment } from '../shm/pool-segment.js';
 import type { Connection } from './connection.js';
+import { describedMsg, inlineMsg } from './shm-frames.js';
 
 /** What the router needs from the broker. */
 export interface ShmHost {
@@ -140,7 +141,7 @@ export class ShmRouter {
           if (r.state === 'open') this.lagging(rs);
           continue;
         }
-        described ??= this.describe(f, slot, offset, seq);
+        described ??= describedMsg(f, slot.token, offset, slot.length, slot.segment, slot.sender.id, seq);
         if (!r.deliver(described)) continue;
         if (rs.held.size === 0) rs.progressAt = Date.now();
         rs.held.set(slot.token, slot);
@@ -151,7 +152,7 @@ export class ShmRouter {
         reached++;
       } else {
         if (inline === null && f.messageEnd + length <= this.host.maxFrameBytes) {
-          inline = this.inline(f, segment.seg.buffer.subarray(offset, offset + length), seq, c.id);
+          inline = inlineMsg(f, segment.seg.buffer.subarray(offset, offset + length), seq, c.id);
           // Read under the fault guard: a segment shrunk during the copy gives zeros, which are never delivered.
           if (!segment.seg.intact(offset, length)) {
             this.shrunk(c, segment);
@@ -367,38 +368,6 @@ export class ShmRouter {
     let rs = this.receivers.get(c);
     if (!rs) this.receivers.set(c, (rs = { held: new Map(), bytes: 0, progressAt: Date.now(), lagging: false }));
     return rs;
-  }
-
-  /** Msg|Shm: the sender's header and names, then token, offset, length, segment size, segment name. */
-  private describe(f: Frame, slot: Slot, offset: number, seq: number): Buffer {
-    const name = slot.segment.name;
-    const out = Buffer.allocUnsafe(f.messageEnd + MSG_DESCRIPTOR_BYTES + name.length);
-    f.raw.copy(out, 0, 0, f.messageEnd);
-    out.writeUInt32LE(out.length, Off.Length);
-    out[Off.Kind] = Kind.Msg;
-    out[Off.Flags] = Flag.Shm;
-    out.writeUInt32LE(seq, Off.Id);
-    out.writeUInt32LE(slot.sender.id, Off.Aux);
-    let at = f.messageEnd;
-    at = out.writeUInt32LE(slot.token, at);
-    at = out.writeUInt32LE(offset, at);
-    at = out.writeUInt32LE(slot.length, at);
-    at = out.writeUInt32LE(slot.segment.seg.size, at);
-    name.copy(out, at);
-    return out;
-  }
-
-  /** A plain Msg carrying the bytes (PROTOCOL 8.6): the one place the broker reads a slot. */
-  private inline(f: Frame, bytes: Buffer, seq: number, senderId: number): Buffer {
-    const out = Buffer.allocUnsafe(f.messageEnd + bytes.length);
-    f.raw.copy(out, 0, 0, f.messageEnd);
-    out.writeUInt32LE(out.length, Off.Length);
-    out[Off.Kind] = Kind.Msg;
-    out[Off.Flags] = 0;
-    out.writeUInt32LE(seq, Off.Id);
-    out.writeUInt32LE(senderId, Off.Aux);
-    bytes.copy(out, f.messageEnd);
-    return out;
   }
 }
 

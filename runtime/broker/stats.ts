@@ -1,4 +1,5 @@
 // The broker's figures (SPEC §4 `qcop stats`, PROTOCOL 3.9), gathered from its parts on request.
+import { getHeapSpaceStatistics } from 'node:v8';
 import type { BrokerCore } from './broker.js';
 import type { Connection } from './connection.js';
 
@@ -52,8 +53,12 @@ export function collectStats(
   };
 }
 
-/** The broker process's memory: RSS, and V8's heap (used, reserved) and memory outside it (buffers), in bytes. */
-function processMemory(): { rss: number; heapUsed: number; heapTotal: number; external: number } {
+/**
+ * The broker process's memory: RSS, V8's heap (used, reserved; of it the young generation, which a burst grows
+ * and V8 gives back only when it collects again) and memory outside it (buffers), in bytes.
+ */
+function processMemory(): { rss: number; heapUsed: number; heapTotal: number; newSpace: number; external: number } {
   const m = process.memoryUsage();
-  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external };
+  const young = getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+  return { rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, newSpace: young?.space_size ?? 0, external: m.external };
 }

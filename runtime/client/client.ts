@@ -1,20 +1,19 @@
 // The client's API: send, flush, deliver, isRegistered, call, listen, watch; dispatch of what the broker sends.
-import { DEFAULT_CALL_TIMEOUT_MS, Flag, HEADER_SIZE, Kind, MAX_CALL_TIMEOUT_MS } from '../protocol/constants.js';
+import { DEFAULT_CALL_TIMEOUT_MS, Flag, Kind, MAX_CALL_TIMEOUT_MS } from '../protocol/constants.js';
 import { decodeData, encodeData } from '../protocol/data.js';
 import { headSize } from '../protocol/cbor.js';
 import { decodeControl, encodeControl } from '../protocol/control.js';
 import { QcopError, isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
-import { LastName, decodeName } from '../protocol/names.js';
-import { Listener, Watch, type HandleOwner, type WatchEvent } from './handles.js';
+import type { Listener, Watch, WatchEvent } from './handles.js';
 import { inboundLimit } from './dial.js';
-import { ListenerTable } from './listener-table.js';
 import { SendNames } from './send-names.js';
-import { ReceivedMessage, type CallAnswerer } from './message.js';
+import type { CallAnswerer, ReceivedMessage } from './message.js';
 import { expose as exposeOn, proxy as proxyOf, type ExposedObject, type ExposeOptions, type Proxied, type ProxyOptions, type SignalMap } from './typed.js';
 import { Monitoring, type MonitorEvent } from './monitor.js';
 import type { Item } from './outbox.js';
 import { ClientSession, type Pending, type State } from './session.js';
+import { Subscriptions } from './subscriptions.js';
 
 export type { ClientOptions } from './options.js';
 
@@ -25,12 +24,18 @@ export interface SendOptions {
 }
 
 /** A connection to a qcop broker (SPEC §3). Create it with `connect()`. */
-export class Client extends ClientSession implements HandleOwner, CallAnswerer {
-  private readonly listeners_ = new ListenerTable();
-  private readonly watchesById = new Map<number, Watch>();
-  private readonly watches = new Set<Watch>();
-  private readonly lastChannel = new LastName();
-  private readonly lastMessage = new LastName();
+export class Client extends ClientSession implements CallAnswerer {
+  /** Listeners and watches, and what the broker sends them. */
+  private readonly subscriptions = new Subscriptions({
+    request: (...args) => this.request(...args),
+    newId: () => this.newId(),
+    reportError: (err, handle) => this.reportError(err, handle),
+    reportErrorIfLive: (err) => this.reportErrorIfLive(err),
+    state: () => this.state,
+    acknowledger: (id) => this.acknowledger(id),
+    receiveLarge: (f, channel, message, targets) => this.large.receive(f, channel, message, targets),
+    answerer: this,
+  });
   private readonly names = new SendNames();
   private readonly monitoring = new Monitoring({ monitorRequest: (p) => this.request(Kind.Monitor, 0, 0, '', '', p, true) });
 
@@ -106,7 +111,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     const before = this.outbox.unconfirmed;
     const connection = this.outbox.connections;
     const f = await this.request(Kind.Flush, 0, 0, '', '', undefined, true);
-    // Issue 17: after a reconnection the count restarted (the 'disconnected' event carried the rest): what the
+    // After a reconnection the count restarted (the 'disconnected' event carried the rest): what the
     // flush confirms is then unknown, so nothing is taken off and later sends stay counted until a flush or a loss.
     if (this.outbox.connections === connection) this.outbox.unconfirmed = Math.max(0, this.outbox.unconfirmed - before);
     const body = decodeControl(payloadOf(f));
@@ -174,12 +179,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     this.checkOpen();
     this.names.checkChannel(channel, false);
     if (typeof handler !== 'function') throw new QcopError('EINVAL', 'listen() needs a handler function');
-    const l = new Listener(this, channel, handler);
-    const sibling = this.listeners_.add(l);
-    // The name is registered once per process: a second listener is ready when the first is.
-    if (sibling) sibling.readiness.promise.then(() => l.readiness.settle(), (e: Error) => l.readiness.settle(e));
-    else void this.registerName(channel);
-    return l;
+    return this.subscriptions.listen(channel, handler);
   }
 
   /** Reports registration events for a listener name or pattern: the current state first, then changes. */
@@ -187,10 +187,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     this.checkOpen();
     this.names.checkChannel(channel, false);
     if (typeof callback !== 'function') throw new QcopError('EINVAL', 'watch() needs a callback function');
-    const w = new Watch(this, channel, callback);
-    this.watches.add(w);
-    void this.startWatch(w);
-    return w;
+    return this.subscriptions.watch(channel, callback);
   }
 
   /**
@@ -241,7 +238,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.stopWatching();
     this.failPending(() => true, 'client closed');
-    for (const w of this.watches) w.readiness.settle(new QcopError('ECLOSED', 'client closed'));
+    this.subscriptions.close(new QcopError('ECLOSED', 'client closed'));
     this.outbox.close();
     if (stream && !stream.destroyed) {
       await new Promise<void>((resolve) => {
@@ -262,23 +259,6 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
   }
 
   /** @internal */
-  closeListener(l: Listener): void {
-    if (!this.listeners_.remove(l)) return;
-    if (this.state === 'open' || this.state === 'disconnected') {
-      this.request(Kind.Unlisten, 0, 0, l.channel, '', undefined, true).catch((e: Error) => this.reportErrorIfLive(e));
-    }
-  }
-
-  /** @internal */
-  closeWatch(w: Watch): void {
-    if (!this.watches.delete(w)) return;
-    this.watchesById.delete(w.id);
-    if (w.id && this.state === 'open') {
-      this.request(Kind.Unwatch, 0, w.id, w.channel, '', undefined, true).catch((e: Error) => this.reportErrorIfLive(e));
-    }
-  }
-
-  /** @internal */
   answer(callId: number, kind: 'reply' | 'fail' | 'decline', value?: unknown, code?: string, text?: string): void {
     if (this.state !== 'open') return; // the broker forgot the call with the connection
     if (kind === 'reply') {
@@ -291,61 +271,15 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     }
   }
 
-  /** Registers `name` at the broker; the promise settles (never rejects) once the broker answered. */
-  private registerName(name: string): Promise<void> {
-    return this.request(Kind.Listen, 0, 0, name, '', undefined, true).then(
-      () => {
-        for (const l of this.listeners_.get(name) ?? []) l.readiness.settle();
-      },
-      (err: Error) => {
-        if (this.state === 'closed' || (err as QcopError).code === 'ECLOSED') return;
-        // The broker refused the name: those listeners will never receive; tell them.
-        const set = this.listeners_.drop(name);
-        if (!set) return;
-        for (const l of set) {
-          l.readiness.settle(err);
-          this.reportError(err, l);
-        }
-      },
-    );
-  }
-
-  /** Starts (or restarts) a watch; the promise settles (never rejects) once the initial state is in. */
-  private startWatch(w: Watch): Promise<void> {
-    const id = this.newId();
-    w.id = id;
-    this.watchesById.set(id, w);
-    return this.request(Kind.Watch, 0, 0, w.channel, '', undefined, false, id).then(
-      () => {
-        if (w.resync) {
-          // After a reconnection report only what changed meanwhile (SPEC §2).
-          const now = w.resync;
-          w.resync = null;
-          for (const name of now) if (!w.known.has(name)) w.event(name, true, false);
-          for (const name of [...w.known]) if (!now.has(name)) w.event(name, false, false);
-        }
-        w.established = true;
-        w.readiness.settle();
-      },
-      (err: Error) => {
-        this.watchesById.delete(id);
-        if (this.state === 'closed' || (err as QcopError).code === 'ECLOSED') return;
-        this.watches.delete(w);
-        w.readiness.settle(err);
-        this.reportError(err, w);
-      },
-    );
-  }
-
   protected override onFrame(f: Frame): void {
     switch (f.kind) {
       case Kind.Msg:
-        return this.onMsg(f);
+        return this.subscriptions.message(f);
       case Kind.Result:
       case Kind.Error:
         return this.onAnswer(f);
       case Kind.Event:
-        return this.onEvent(f);
+        return this.subscriptions.event(f);
       case Kind.Lost:
         return this.emitLost(f.aux, 'the broker dropped them for this slow receiver');
       case Kind.Freed:
@@ -366,71 +300,12 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
     }
   }
 
-  private onMsg(f: Frame): void {
-    // A stream of messages on one channel decodes its names once (LastName compares bytes in place).
-    let channel = this.lastChannel.get(f.raw, HEADER_SIZE, f.channelEnd);
-    if (channel === null) {
-      channel = decodeName(f.raw, HEADER_SIZE, f.channelEnd) ?? '';
-      this.lastChannel.set(f.raw, HEADER_SIZE, f.channelEnd, channel);
-    }
-    let message = this.lastMessage.get(f.raw, f.channelEnd, f.messageEnd);
-    if (message === null) {
-      message = decodeName(f.raw, f.channelEnd, f.messageEnd) ?? '';
-      this.lastMessage.set(f.raw, f.channelEnd, f.messageEnd, message);
-    }
-    const isCall = (f.flags & Flag.Call) !== 0;
-    const targets = this.listeners_.lookup(channel);
-    if (f.flags & Flag.Shm) return this.large.receive(f, channel, message, targets);
-    const msg = new ReceivedMessage(channel, message, payloadOf(f), isCall ? { id: f.id, via: this } : undefined);
-    if (f.flags & Flag.Queued) return this.onQueued(f, msg, targets);
-    if (f.flags & Flag.Retained) msg.retained = true;
-    if (targets.length === 0) {
-      // A listener closed while the message was on its way: a call must not wait for us.
-      if (isCall) msg.decline!();
-      return;
-    }
-    for (const l of targets) if (!l.closed) l.handler(msg);
-  }
-
-  /**
-   * SPEC §10: a message of a queued channel is acknowledged once every handler returned, or the
-   * promise it returned settled; one that throws is acknowledged too (it finished). A message no
-   * listener takes any more is not acknowledged: the broker gives it again after a reconnection.
-   */
-  private onQueued(f: Frame, msg: ReceivedMessage, targets: readonly Listener[]): void {
-    msg.redelivered = (f.flags & Flag.Redelivered) !== 0;
-    const live = targets.filter((l) => !l.closed);
-    if (live.length === 0) return;
-    const waits: Array<PromiseLike<unknown>> = [];
+  /** Acknowledges a queued message on the connection it came on; after a reconnection the broker gives it again. */
+  private acknowledger(id: number): () => void {
     const stream = this.stream;
-    const ack = () => {
-      // An acknowledgement belongs to the connection that got the message: after a reconnection the broker gives it again.
-      if (this.state === 'open' && this.stream === stream) this.outbox.enqueue({ frame: encodeFrame(Kind.Ack, 0, f.id, 0, '', '') });
+    return () => {
+      if (this.state === 'open' && this.stream === stream) this.outbox.enqueue({ frame: encodeFrame(Kind.Ack, 0, id, 0, '', '') });
     };
-    let finished = false;
-    try {
-      for (const l of live) {
-        const r = (l.handler as (m: ReceivedMessage) => unknown)(msg);
-        if (r && typeof (r as PromiseLike<unknown>).then === 'function') waits.push(r as PromiseLike<unknown>);
-      }
-      finished = true;
-    } finally {
-      // A handler that threw finished too: acknowledged, then the exception goes on as for any message.
-      if (!finished || waits.length === 0) ack();
-    }
-    if (waits.length > 0) Promise.allSettled(waits).then(ack, ack);
-  }
-
-  private onEvent(f: Frame): void {
-    const w = this.watchesById.get(f.id);
-    if (!w) return;
-    const name = decodeName(f.raw, HEADER_SIZE, f.channelEnd) ?? '';
-    const registered = (f.flags & Flag.Registered) !== 0;
-    if (w.resync && f.flags & Flag.Initial) {
-      w.resync.add(name);
-      return;
-    }
-    w.event(name, registered, (f.flags & Flag.Initial) !== 0);
   }
 
   /**
@@ -445,13 +320,7 @@ export class Client extends ClientSession implements HandleOwner, CallAnswerer {
       if (p.kind === Kind.Listen || p.kind === Kind.Watch || p.kind === Kind.Unwatch || p.kind === Kind.Monitor) this.pending.delete(id);
       else if (p.inFlight) resend.push(p);
     }
-    const restored: Array<Promise<void>> = [];
-    for (const name of this.listeners_.names()) restored.push(this.registerName(name));
-    for (const w of this.watches) {
-      this.watchesById.delete(w.id);
-      w.resync = w.established ? new Set() : null;
-      restored.push(this.startWatch(w));
-    }
+    const restored = this.subscriptions.restore();
     const monitoring = this.monitoring.restore();
     if (monitoring) restored.push(monitoring.catch((e: Error) => this.reportErrorIfLive(e)));
     for (const p of resend) this.outbox.enqueue({ frame: p.frame, pending: p }, false);

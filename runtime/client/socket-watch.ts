@@ -1,4 +1,4 @@
-// Reconnecting the moment a broker comes back (issue 17): while disconnected from a Unix socket, the client watches
+// Reconnecting the moment a broker comes back: while disconnected from a Unix socket, the client watches
 // the socket's folder and dials as soon as the socket is created again, instead of only at its next backoff step.
 import { watch, type FSWatcher } from 'node:fs';
 import * as path from 'node:path';

@@ -1,4 +1,4 @@
-// Issue 15's acceptance, as a user would run it: queued app/*, a service for app/hello, a broken one, a retained value.
+// Durable delivery as a user would run it (docs/DURABLE.md): queued app/*, a service for app/hello, a broken one, a retained value.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'uvu';

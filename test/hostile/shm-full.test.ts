@@ -1,7 +1,7 @@
 // A full /dev/shm (SPEC §8): a normal large send() goes inline when it fits a frame, fails with ENOSPC when
 // it does not, and never kills the sender with SIGBUS; once space is back the pool is used again.
 // SharedMemory.create is ENOSPC too. posix_fallocate says so before any page is touched: no fault at all.
-// The whole file runs in a private mount namespace with its own small tmpfs on /dev/shm (PLATFORM.md).
+// The whole file runs in a private mount namespace with its own small tmpfs on /dev/shm (docs/PLATFORM-NOTES.md).
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -2,7 +2,7 @@
 // receive) but can neither write into the messages in flight nor shrink, re-mode or remove the segment;
 // a user outside the group cannot even read it; the producer's departure leaves the broker healthy.
 // And the systemd case: a broker that is neither root nor the producer attaches pools read-only.
-// Real second users (useradd, setpriv, PLATFORM.md), removed again even when the test fails.
+// Real second users (useradd, setpriv, docs/PLATFORM-NOTES.md), removed again even when the test fails.
 import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';

@@ -1,4 +1,4 @@
-// @exclusive — the short form of `npm run reliability` (issue 17): kill storms, broker restarts, fuzz, a soak and
+// @exclusive — the short form of `npm run reliability`: kill storms, broker restarts, fuzz, a soak and
 // resource exhaustion against real qcopd processes; it counts every shm object on the machine, so it runs alone.
 // Each scenario's row of the table must pass; a failing row prints the harness's log and the row's reasons.
 import { spawn } from 'node:child_process';

@@ -1,4 +1,4 @@
-// Nothing outlives its owner (issue 17): a client SIGKILLed while holding pool segments, a loan, slot references,
+// Nothing outlives its owner: a client SIGKILLed while holding pool segments, a loan, slot references,
 // a segment lock, semaphore units and objects of its own leaves nothing in /dev/shm while the broker runs.
 import * as path from 'node:path';
 import { test } from 'uvu';
