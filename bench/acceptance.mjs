@@ -5,6 +5,7 @@
 // continued after it: the three others must still get everything, and the stopped one must print
 // on stderr how many it lost, received + lost = COUNT.
 // Usage: npm run build && node bench/acceptance.mjs [--count N] [--stop]
+import { DAEMON_NODE_FLAGS } from '../targets/daemon-flags.mjs';
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -33,8 +34,8 @@ const cleanup = () => {
 process.on('exit', cleanup);
 process.on('SIGINT', () => process.exit(130));
 
-function run(file, args, opts = {}) {
-  const c = spawn(process.execPath, [path.join(ROOT, file), ...args], { stdio: ['ignore', 'pipe', 'pipe'], ...opts });
+function run(file, args, nodeFlags = []) {
+  const c = spawn(process.execPath, [...nodeFlags, path.join(ROOT, file), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   children.push(c);
   return c;
 }
@@ -63,7 +64,7 @@ const until = async (what, cond, ms) => {
   }
 };
 
-const broker = run('bin/qcopd.js', ['--socket', socket]);
+const broker = run('bin/qcopd.js', ['--socket', socket], DAEMON_NODE_FLAGS);
 await until('the broker', () => fs.existsSync(socket), 10_000);
 const { connect } = await import(path.join(ROOT, 'dist/runtime/index.js'));
 const probe = await connect({ socket, name: 'acceptance-probe' });

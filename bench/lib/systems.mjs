@@ -1,4 +1,5 @@
 // The systems under test: how each one's broker starts, and how a worker reaches a channel's receivers.
+import { DAEMON_NODE_FLAGS } from '../../targets/daemon-flags.mjs';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -8,8 +9,11 @@ export const QCOPD = path.join(ROOT, 'bin/qcopd.js');
 export const QCOP = path.join(ROOT, 'bin/qcop.js');
 export const RAW_BROKER = path.join(BENCH, 'baseline/raw-broker.mjs');
 export const BARE = path.join(BENCH, 'baseline/bare-listener.mjs');
-/** Node flags for qcopd only, to measure daemon tuning: QCOP_BENCH_QCOPD_ARGS='--max-semi-space-size=1'. */
-export const QCOPD_NODE_ARGS = (process.env.QCOP_BENCH_QCOPD_ARGS ?? '').split(' ').filter(Boolean);
+/**
+ * Node flags for qcopd: those a board's unit gives it (targets/daemon-flags.mjs), or, to measure daemon
+ * tuning, QCOP_BENCH_QCOPD_ARGS='--max-semi-space-size=1' instead.
+ */
+export const QCOPD_NODE_ARGS = process.env.QCOP_BENCH_QCOPD_ARGS !== undefined ? process.env.QCOP_BENCH_QCOPD_ARGS.split(' ').filter(Boolean) : DAEMON_NODE_FLAGS;
 
 /**
  * `qcop-shm` is the large-message path through shared memory (SPEC §3): `send(Buffer)`, which

@@ -2,14 +2,13 @@
 // (processes, temporary folders) at exit, on failure and on Ctrl-C.
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { DAEMON_NODE_FLAGS } from '../../targets/daemon-flags.mjs';
+import { QCOPD, ROOT, socketAnswers, waitFor } from '../../test/helpers/procs.js';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const QCOP = path.join(ROOT, 'bin/qcop.js');
-export const QCOPD = path.join(ROOT, 'bin/qcopd.js');
+// Where things are, waiting and dialling: the test suite's helpers (test/helpers/procs.ts).
+export { QCOP, QCOPD, ROOT, socketAnswers, waitFor } from '../../test/helpers/procs.js';
 export const LIB = path.join(ROOT, 'reliability/lib');
 
 const children = new Set<ChildProcess>();
@@ -49,22 +48,6 @@ export function tempDir(tag: string): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), `qcop-rel-${tag}-`));
   dirs.add(d);
   return d;
-}
-
-export async function waitFor(cond: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(10);
-  }
-}
-
-export function socketAnswers(socketPath: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.createConnection(socketPath);
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
-  });
 }
 
 /** A spawned process whose stdout JSON lines are collected. */
@@ -125,7 +108,7 @@ export class Child {
 
 /** A qcopd process on `socket`; resolves once it accepts connections. `wrap` runs it under a shell (ulimit, unshare). */
 export async function startQcopd(socket: string, args: string[] = [], wrap?: (cmd: string[]) => string[]): Promise<Child> {
-  const cmd = [process.execPath, QCOPD, '--socket', socket, '--log-level', 'error', ...args];
+  const cmd = [process.execPath, ...DAEMON_NODE_FLAGS, QCOPD, '--socket', socket, '--log-level', 'error', ...args];
   const full = wrap ? wrap(cmd) : cmd;
   const p = new Child(full[0]!, full.slice(1));
   await waitFor(async () => {

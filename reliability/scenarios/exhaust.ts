@@ -7,6 +7,7 @@ import { connect } from '../../runtime/index.js';
 import { K, RawConn, helloFrame } from '../../test/helpers/raw.js';
 import { Bystander } from '../lib/bystander.js';
 import { Child, LIB, QCOPD, atCleanup, sleep, startQcopd, tempDir, waitFor } from '../lib/procs.js';
+import { DAEMON_NODE_FLAGS } from '../../targets/daemon-flags.mjs';
 import { check, newRow, type Row, type RunContext } from '../lib/row.js';
 
 const isRoot = () => process.getuid?.() === 0;
@@ -134,7 +135,7 @@ export async function exhaustDisk(_ctx: RunContext): Promise<Row> {
   const files = fill();
   const socket = path.join(run, 'qcop.sock');
   const t0 = Date.now();
-  const p = new Child(process.execPath, [QCOPD, '--socket', socket]);
+  const p = new Child(process.execPath, [...DAEMON_NODE_FLAGS, QCOPD, '--socket', socket]);
   const exit = await Promise.race([p.exited, sleep(10000).then(() => null)]);
   const exitMs = Date.now() - t0;
   const said = p.stderr.trim().split('\n').pop() ?? '';

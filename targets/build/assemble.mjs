@@ -1,6 +1,7 @@
 // Owns: putting a target folder together around its bundles (native binaries checked by ELF header and by loading, systemd unit, config, README, package.json), the tarball, and the size figures.
 import { spawnSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { DAEMON_NODE_FLAGS } from '../daemon-flags.mjs';
 import { basename, dirname, join, relative } from 'node:path';
 import { REPO } from './bundle.mjs';
 import { elfProblems } from './elf.mjs';
@@ -78,6 +79,7 @@ export function writeFiles(profile, outDir, included, version) {
   const families = ['AF_UNIX', ...(network ? ['AF_INET', 'AF_INET6'] : [])];
   const unit = fill(readFileSync(join(REPO, 'targets/templates/qcopd.service'), 'utf8'), {
     name: profile.name,
+    nodeFlags: DAEMON_NODE_FLAGS.join(' '),
     supplementaryGroups: serial ? 'SupplementaryGroups=dialout\n' : '',
     deviceAllow: serial ? 'DeviceAllow=char-ttyS rw\nDeviceAllow=char-ttyUSB rw\nDeviceAllow=char-ttyACM rw\n' : '',
     addressFamilies: families.join(' '),

@@ -42,24 +42,32 @@ function getSeq(b: Buffer, at: number): number {
   return b.readUInt32LE(at) + b.readUInt32LE(at + 4) * 0x1_0000_0000;
 }
 
+/**
+ * The body of a record that names a message: `head` bytes (the type first, the lengths of channel and message
+ * last), then channel, message and data.
+ */
+function named(type: RecordType, head: number, channel: string, message: string, data: Buffer): Buffer {
+  const ch = Buffer.from(channel, 'utf8');
+  const msg = Buffer.from(message, 'utf8');
+  const body = Buffer.allocUnsafe(head + ch.length + msg.length + data.length);
+  body[0] = type;
+  body[head - 2] = ch.length;
+  body[head - 1] = msg.length;
+  ch.copy(body, head);
+  msg.copy(body, head + ch.length);
+  data.copy(body, head + ch.length + msg.length);
+  return body;
+}
+
 /** One record, head included, ready to append. */
 export function encodeRecord(r: Rec): Buffer {
   let body: Buffer;
   switch (r.type) {
-    case RecordType.Msg: {
-      const ch = Buffer.from(r.channel, 'utf8');
-      const msg = Buffer.from(r.message, 'utf8');
-      body = Buffer.allocUnsafe(12 + ch.length + msg.length + r.data.length);
-      body[0] = r.type;
+    case RecordType.Msg:
+      body = named(r.type, 12, r.channel, r.message, r.data);
       putSeq(body, 1, r.seq);
       body[9] = Math.min(r.deliveries, 255);
-      body[10] = ch.length;
-      body[11] = msg.length;
-      ch.copy(body, 12);
-      msg.copy(body, 12 + ch.length);
-      r.data.copy(body, 12 + ch.length + msg.length);
       break;
-    }
     case RecordType.Done:
       body = Buffer.allocUnsafe(9);
       body[0] = r.type;
@@ -71,18 +79,9 @@ export function encodeRecord(r: Rec): Buffer {
       putSeq(body, 1, r.seq);
       body[9] = Math.min(r.deliveries, 255);
       break;
-    case RecordType.Retain: {
-      const ch = Buffer.from(r.channel, 'utf8');
-      const msg = Buffer.from(r.message, 'utf8');
-      body = Buffer.allocUnsafe(3 + ch.length + msg.length + r.data.length);
-      body[0] = r.type;
-      body[1] = ch.length;
-      body[2] = msg.length;
-      ch.copy(body, 3);
-      msg.copy(body, 3 + ch.length);
-      r.data.copy(body, 3 + ch.length + msg.length);
+    case RecordType.Retain:
+      body = named(r.type, 3, r.channel, r.message, r.data);
       break;
-    }
     case RecordType.Unretain: {
       const ch = Buffer.from(r.channel, 'utf8');
       body = Buffer.allocUnsafe(2 + ch.length);

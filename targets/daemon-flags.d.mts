@@ -1,0 +1,1 @@
+export declare const DAEMON_NODE_FLAGS: string[];
