@@ -21,6 +21,7 @@ import { Pauses } from './pauses.js';
 import { Departed } from './departed.js';
 import { peerIdentityOf, type PeerIdentity } from './peer.js';
 import { Turns } from './turns.js';
+import { ValidNames } from './valid-names.js';
 import { claimSocketPath, defaultSocketPath, resolveGroup, setSocketAccess } from './socket-path.js';
 import { WatchTable } from './watches.js';
 import { Access } from './access.js';
@@ -42,6 +43,8 @@ export type { Broker, BrokerCounters };
 export class BrokerCore extends EventEmitter implements ConnectionHost, Broker {
   readonly options: ResolvedOptions;
   readonly registry: Registry<Connection>;
+  /** Names seen valid recently (handlers.ts). */
+  readonly validNames = new ValidNames();
   /** Watches; their events are told in turns, in the order the registrations happened. */
   readonly watches = new WatchTable<Connection>((job) => this.turns.later(job));
   /** Fair turns between connections whose requests cost matching work (SPEC §8). */

@@ -5,7 +5,7 @@ import {
 import { decodeControl, encodeControl } from '../protocol/control.js';
 import { isErrorCode } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
-import { channelProblem, decodeName, isPattern, messageProblem, printableAscii } from '../protocol/names.js';
+import { decodeName, isPattern, printableAscii } from '../protocol/names.js';
 import type { AclAction } from './acl/policy.js';
 import type { BrokerCore as Broker } from './broker.js';
 import { CALL_BYTES } from './budget.js';
@@ -15,18 +15,8 @@ import { clientOf, dataBytes, monitorRequest, tapCall, tapClient, tapListen, tap
 
 type Handler = (b: Broker, c: Connection, f: Frame) => void;
 
-// Names seen valid recently: validation then costs one lookup on the hot path.
-const validChannels = new Set<string>();
-const validMessages = new Set<string>();
-const VALID_CACHE = 4096;
-
-function remember(set: Set<string>, name: string): void {
-  if (set.size >= VALID_CACHE) set.clear();
-  set.add(name);
-}
-
 /** Reads the channel field; on a bad name answers EINVAL and returns null (PROTOCOL 4.1). */
-function channelOf(c: Connection, f: Frame, mode: 'concrete' | 'listener'): string | null {
+function channelOf(b: Broker, c: Connection, f: Frame, mode: 'concrete' | 'listener'): string | null {
   // The hot path: the same concrete channel as this connection's previous send, checked already.
   if (mode === 'concrete') {
     const same = c.lastChannel.get(f.raw, HEADER_SIZE, f.channelEnd);
@@ -37,13 +27,10 @@ function channelOf(c: Connection, f: Frame, mode: 'concrete' | 'listener'): stri
     c.error('EINVAL', 'channel is not valid UTF-8', f.id, f.kind);
     return null;
   }
-  if (!validChannels.has(name)) {
-    const problem = channelProblem(name);
-    if (problem) {
-      c.error('EINVAL', problem, f.id, f.kind);
-      return null;
-    }
-    remember(validChannels, name);
+  const problem = b.validNames.channelProblem(name);
+  if (problem) {
+    c.error('EINVAL', problem, f.id, f.kind);
+    return null;
   }
   if (mode === 'concrete') {
     if (isPattern(name)) {
@@ -56,7 +43,7 @@ function channelOf(c: Connection, f: Frame, mode: 'concrete' | 'listener'): stri
 }
 
 /** Checks the message field (PROTOCOL 4.2); answers EINVAL when bad. */
-function messageOk(c: Connection, f: Frame, channel: string): boolean {
+function messageOk(b: Broker, c: Connection, f: Frame, channel: string): boolean {
   // Printable ASCII, the usual `setVolume(int)`, is valid as it stands: no string is made.
   if (printableAscii(f.raw, f.channelEnd, f.messageEnd)) return true;
   const name = decodeName(f.raw, f.channelEnd, f.messageEnd);
@@ -64,13 +51,11 @@ function messageOk(c: Connection, f: Frame, channel: string): boolean {
     c.error('EINVAL', 'message is not valid UTF-8', f.id, f.kind, channel);
     return false;
   }
-  if (validMessages.has(name)) return true;
-  const problem = messageProblem(name);
+  const problem = b.validNames.messageProblem(name);
   if (problem) {
     c.error('EINVAL', problem, f.id, f.kind, channel);
     return false;
   }
-  remember(validMessages, name);
   return true;
 }
 
@@ -133,8 +118,8 @@ const hello: Handler = (b, c, f) => {
 };
 
 const send: Handler = (b, c, f) => {
-  const channel = channelOf(c, f, 'concrete');
-  if (channel === null || !messageOk(c, f, channel) || denied(b, c, f, 'send', channel)) return;
+  const channel = channelOf(b, c, f, 'concrete');
+  if (channel === null || !messageOk(b, c, f, channel) || denied(b, c, f, 'send', channel)) return;
   // SPEC §9: a pattern listener receives only channels its user may listen to.
   let receivers = b.access.filter(b.registry.route(channel), channel);
   // PROTOCOL 2.3 noecho: never back to its sender (a new array: the route is cached).
@@ -176,12 +161,12 @@ const flush: Handler = (_b, c, f) => {
 };
 
 const query: Handler = (b, c, f) => {
-  const channel = channelOf(c, f, 'concrete');
+  const channel = channelOf(b, c, f, 'concrete');
   if (channel !== null && !denied(b, c, f, 'watch', channel)) result(c, f, b.access.filter(b.registry.route(channel), channel).length > 0 ? 1 : 0);
 };
 
 const listen: Handler = (b, c, f) => {
-  const name = channelOf(c, f, 'listener');
+  const name = channelOf(b, c, f, 'listener');
   if (name === null || denied(b, c, f, 'listen', name, isPattern(name))) return;
   if (!c.listening.has(name)) {
     if (c.listening.size >= b.options.maxListeners) {
@@ -198,7 +183,7 @@ const listen: Handler = (b, c, f) => {
 };
 
 const unlisten: Handler = (b, c, f) => {
-  const name = channelOf(c, f, 'listener');
+  const name = channelOf(b, c, f, 'listener');
   if (name === null) return;
   if (c.listening.delete(name)) {
     b.registry.remove(name, c);
@@ -210,7 +195,7 @@ const unlisten: Handler = (b, c, f) => {
 };
 
 const watch: Handler = (b, c, f) => {
-  const name = channelOf(c, f, 'listener');
+  const name = channelOf(b, c, f, 'listener');
   if (name === null || denied(b, c, f, 'watch', name, isPattern(name))) return;
   if (c.watches.size >= b.options.maxWatches) {
     return c.error('ELIMIT', `more than ${b.options.maxWatches} watches on one connection`, f.id, f.kind, name);
@@ -236,8 +221,8 @@ const unwatch: Handler = (b, c, f) => {
 };
 
 const call: Handler = (b, c, f) => {
-  const channel = channelOf(c, f, 'concrete');
-  if (channel === null || !messageOk(c, f, channel) || denied(b, c, f, 'send', channel)) return;
+  const channel = channelOf(b, c, f, 'concrete');
+  if (channel === null || !messageOk(b, c, f, channel) || denied(b, c, f, 'send', channel)) return;
   const receivers = b.access.filter(b.registry.route(channel), channel);
   if (receivers.length === 0) {
     if (b.durable.call(c, f, channel)) return; // SPEC §10: waits for an activated program

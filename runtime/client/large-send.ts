@@ -46,6 +46,31 @@ export class LargeSends {
   }
 
   /**
+   * `data` given to send(): when it is a loan (or a prefix of one), the large send of it in place (`big`),
+   * or its bytes as a copy when its pool went away meanwhile; undefined when it is not a loan.
+   */
+  claim(channel: string, message: string, id: number, data: Uint8Array): { big: BigSend } | { copy: Buffer } | undefined {
+    const loaned = this.shm.pool.outstanding > 0 ? this.shm.pool.claim(data) : undefined;
+    if (!loaned) return undefined;
+    return loaned.slot ? { big: this.loanSend(channel, message, id, loaned.slot, data.length) } : { copy: loaned.copy! };
+  }
+
+  /** True when `n` bytes of data, as a CBOR byte string, go through the pool rather than inline. */
+  wantsBytes(n: number): boolean {
+    return this.shm.wants(headSize(n) + n);
+  }
+
+  /** True when an encoded payload of `length` bytes goes through the pool (and fits one slot). */
+  takes(length: number): boolean {
+    return this.shm.wants(length) && length <= this.shm.capacity;
+  }
+
+  /** Gives a loan back unsent; false when `data` is not an outstanding loan. */
+  unloan(data: Uint8Array): boolean {
+    return this.shm.pool.unloan(data);
+  }
+
+  /**
    * Encodes a byte string straight into a free slot: the CBOR head, then one copy of the bytes
    * (the common large case, so latency stays nearly flat with size). False when it cannot now.
    */
@@ -82,7 +107,7 @@ export class LargeSends {
   }
 
   /** The large send of `n` bytes of data written in place into a loaned slot: the head goes in front of them (zero copy). */
-  loanSend(channel: string, message: string, id: number, slot: Slot, n: number): BigSend {
+  private loanSend(channel: string, message: string, id: number, slot: Slot, n: number): BigSend {
     const b = slot.buffer;
     putHead32(b, HEAD_AT, Major.Bytes, n);
     return { channel, message, id, payload: b.subarray(HEAD_AT, LOAN_HEAD + n), slot: { ...slot, offset: slot.offset + HEAD_AT, length: 5 + n } };

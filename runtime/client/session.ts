@@ -1,67 +1,64 @@
-// The client's connection: requests and answers, the handshake, reconnection; its writes go through the Outbox.
-import { EventEmitter } from 'node:events';
+// The client's connection: requests (requests.ts), the handshake, reconnection; its writes go through the Outbox.
+// The client owns one (runtime/client/client.ts) and tells it what to do with the frames that are not answers.
+import type { EventEmitter } from 'node:events';
 import type { Duplex } from 'node:stream';
-import { HEADER_SIZE, KIND_NAMES, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
+import { HEADER_SIZE, Kind, PROTOCOL_VERSION } from '../protocol/constants.js';
 import { headSize } from '../protocol/cbor.js';
-import { encodeControl } from '../protocol/control.js';
+import { decodeControl, encodeControl } from '../protocol/control.js';
 import { QcopError } from '../protocol/errors.js';
 import { encodeFrame, nameLength, payloadOf, type Frame } from '../protocol/frame.js';
-import { decodeName } from '../protocol/names.js';
 import { FrameParser } from '../protocol/parser.js';
-import { INBOUND_BEFORE_WELCOME, type Target } from './dial.js';
+import { INBOUND_BEFORE_WELCOME, inboundLimit, type Target } from './dial.js';
 import { LargeSends } from './large-send.js';
 import { sessionOptions, type ClientOptions, type SessionOptions } from './options.js';
-import { Outbox, type Item } from './outbox.js';
+import { Outbox } from './outbox.js';
+import { Requests, type Pending } from './requests.js';
 import { watchSocket } from './socket-watch.js';
-
-export interface Pending {
-  kind: Kind;
-  channel: string;
-  resolve: (f: Frame) => void;
-  reject: (e: Error) => void;
-  /** Safe to send again after a reconnection (flush, query, stats, listen, watch). */
-  idempotent: boolean;
-  frame: Buffer;
-  /** Written to a connection (as opposed to waiting in the backlog). */
-  inFlight: boolean;
-  onSettle?: () => void;
-}
 
 export type State = 'connecting' | 'open' | 'disconnected' | 'closed';
 
+/** What the session needs from its client: its events, and what to do with frames that are not answers. */
+export interface SessionHost {
+  /** The client's events ('drain', 'lost', 'disconnected', 'reconnected', 'close', 'error'). */
+  readonly events: Pick<EventEmitter, 'emit' | 'listenerCount'>;
+  /** A frame from the broker other than answers and the welcome: messages, events, notices. */
+  frame(f: Frame): void;
+  /** After a reconnection: registers again what the client holds; settles once the broker answered it all. */
+  restore(): Promise<void>;
+}
+
 /** The connection half of a client: requests, buffering while disconnected, the handshake and reconnection. */
-export abstract class ClientSession extends EventEmitter {
+export class Session {
   /** Limits the broker announced in its welcome (PROTOCOL 2.2). */
   limits: Record<string, unknown> = {};
-  protected state: State = 'connecting';
-  protected stream: Duplex | null = null;
-  protected parser: FrameParser | null = null;
-  protected nextRequestId = 1;
-  protected readonly pending = new Map<number, Pending>();
+  private stateNow: State = 'connecting';
+  private stream: Duplex | null = null;
+  private parser: FrameParser | null = null;
+  private readonly requests = new Requests();
   /** Every unsent byte, in order, and the backpressure state. */
-  protected readonly outbox: Outbox<Pending>;
+  readonly outbox: Outbox<Pending>;
   /** Large messages by descriptor (PROTOCOL 8). */
-  protected readonly large: LargeSends;
-  protected reconnectTimer: NodeJS.Timeout | null = null;
+  readonly large: LargeSends;
+  private reconnectTimer: NodeJS.Timeout | null = null;
   /** Stops watching the socket's folder (set while disconnected from a Unix socket). */
   private unwatchSocket: (() => void) | null = null;
   private dialing = false;
-  protected attempt = 0;
-  protected welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
-  protected readonly opts: SessionOptions;
+  private attempt = 0;
+  private welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
+  private readonly opts: SessionOptions;
   private incomingHeld = false;
+  private readonly events: SessionHost['events'];
 
-  /** Use `connect()`. */
-  constructor(private readonly target: Target, options: ClientOptions = {}) {
-    super();
+  constructor(private readonly target: Target, options: ClientOptions, private readonly host: SessionHost) {
+    this.events = host.events;
     this.opts = sessionOptions(options);
     this.outbox = new Outbox<Pending>({
       place: (big) => this.large.place(big),
       unslot: (big) => this.large.unslot(big),
-      live: (p) => this.pending.get(p.frame.readUInt32LE(8)) === p,
+      live: (p) => this.requests.waiting(p),
       written: (p) => (p.inFlight = true),
       pressured: () => this.large.shm.pool.pressured,
-      drain: () => this.emit('drain'),
+      drain: () => this.events.emit('drain'),
       reportError: (e) => this.reportError(e),
     }, this.opts.highWaterMark);
     this.large = new LargeSends({
@@ -83,9 +80,13 @@ export abstract class ClientSession extends EventEmitter {
     return this.target.where;
   }
 
-  /** True while connected to a broker. */
-  get connected(): boolean {
-    return this.state === 'open';
+  get state(): State {
+    return this.stateNow;
+  }
+
+  /** The connection now: what a message came on, to tell it from a later one. */
+  get connection(): Duplex | null {
+    return this.stream;
   }
 
   /** Bytes accepted by `send()` and not yet handed to the operating system. */
@@ -117,7 +118,7 @@ export abstract class ClientSession extends EventEmitter {
   async open(): Promise<void> {
     const stream = await this.target.dial();
     await this.handshake(stream);
-    this.state = 'open';
+    this.stateNow = 'open';
     this.outbox.attach(stream);
     this.applyHold(stream);
   }
@@ -125,67 +126,65 @@ export abstract class ClientSession extends EventEmitter {
   /** @internal Errors without a promise go to the handle, else the client, else a process warning: never silent. */
   reportError(err: Error, handle?: EventEmitter): void {
     if (handle && handle.listenerCount('error') > 0) handle.emit('error', err);
-    else if (this.listenerCount('error') > 0) this.emit('error', err);
+    else if (this.events.listenerCount('error') > 0) this.events.emit('error', err);
     else process.emitWarning(err.message, { code: (err as QcopError).code ?? 'QCOP' });
   }
 
   /** `count` messages were lost for this receiver: a 'lost' event `{ count }`, else a process warning (never silent). */
-  protected emitLost(count: number, why: string): void {
-    if (!this.emit('lost', { count })) process.emitWarning(`qcop: ${count} message(s) lost: ${why}`, { code: 'QCOP_LOST' });
+  emitLost(count: number, why: string): void {
+    if (!this.events.emit('lost', { count })) process.emitWarning(`qcop: ${count} message(s) lost: ${why}`, { code: 'QCOP_LOST' });
   }
 
-  protected reportErrorIfLive(e: Error): void {
+  reportErrorIfLive(e: Error): void {
     if (this.state !== 'closed' && (e as QcopError).code !== 'ECLOSED') this.reportError(e);
   }
 
-  protected checkOpen(): void {
+  checkOpen(): void {
     if (this.state === 'closed') throw new QcopError('ECLOSED', 'the client is closed');
   }
 
-  protected buildFrame(kind: Kind, flags: number, id: number, aux: number, channel: string | Uint8Array, message: string | Uint8Array, payload?: Uint8Array, asByteString = false): Buffer {
+  buildFrame(kind: Kind, flags: number, id: number, aux: number, channel: string | Uint8Array, message: string | Uint8Array, payload?: Uint8Array, asByteString = false): Buffer {
     const data = payload ? payload.length + (asByteString ? headSize(payload.length) : 0) : 0;
     this.large.shm.checkFrame(kind !== Kind.Send || flags !== 0, HEADER_SIZE + nameLength(channel) + nameLength(message) + data, this.maxFrameBytes);
     return encodeFrame(kind, flags, id, aux, channel, message, payload, asByteString);
   }
 
   /** The broker's frame limit (from the welcome). */
-  protected get maxFrameBytes(): number {
+  get maxFrameBytes(): number {
     return Number(this.limits.maxFrameBytes ?? 1 << 20);
   }
 
-  protected newId(): number {
-    const id = this.nextRequestId;
-    this.nextRequestId = id >= 0xffffffff ? 1 : id + 1;
-    return id;
+  newId(): number {
+    return this.requests.newId();
   }
 
-  protected request(kind: Kind, flags: number, aux: number, channel: string, message: string, payload: Uint8Array | undefined, idempotent: boolean, id = this.newId()): Promise<Frame> {
+  request(kind: Kind, flags: number, aux: number, channel: string, message: string, payload: Uint8Array | undefined, idempotent: boolean, id = this.newId()): Promise<Frame> {
     const frame = this.buildFrame(kind, flags, id, aux, channel, message, payload);
     return new Promise<Frame>((resolve, reject) => {
       const p: Pending = { kind, channel, resolve, reject, idempotent, frame, inFlight: false };
-      this.pending.set(id, p);
+      this.requests.add(id, p);
       try {
         this.outbox.enqueue({ frame, pending: p });
       } catch (err) {
-        this.pending.delete(id);
+        this.requests.forget(id);
         reject(err);
       }
     });
   }
 
   /** Writes a request now (ahead of held sends) whose answer matters only when it is an error. */
-  protected controlRequest(kind: Kind, flags: number, aux: number, payload: Uint8Array | undefined, onError: (e: Error) => void): void {
+  controlRequest(kind: Kind, flags: number, aux: number, payload: Uint8Array | undefined, onError: (e: Error) => void): void {
     const id = this.newId();
     const frame = encodeFrame(kind, flags, id, aux, '', '', payload);
     const p: Pending = {
       kind, channel: '', idempotent: false, frame, inFlight: false, resolve: () => {},
       reject: (e) => { if ((e as QcopError).code !== 'ECLOSED') onError(e); },
     };
-    this.pending.set(id, p);
+    this.requests.add(id, p);
     this.outbox.writeNow(frame, p);
   }
 
-  protected async handshake(stream: Duplex): Promise<void> {
+  private async handshake(stream: Duplex): Promise<void> {
     this.stream = stream;
     this.parser = new FrameParser(INBOUND_BEFORE_WELCOME);
     const parser = this.parser;
@@ -218,63 +217,36 @@ export abstract class ClientSession extends EventEmitter {
     }
   }
 
-  protected onAnswer(f: Frame): void {
-    const p = this.pending.get(f.id);
-    if (f.kind === Kind.Error) {
-      const code = decodeName(f.raw, f.channelEnd, f.messageEnd) || 'EPROTO';
-      const text = payloadOf(f).toString('utf8');
-      const channel = decodeName(f.raw, HEADER_SIZE, f.channelEnd) || p?.channel || undefined;
-      const kind = KIND_NAMES[p?.kind ?? f.aux] ?? 'unknown';
-      const err = QcopError.fromWire(code, text, { request: { kind, ...(channel ? { channel } : {}) } });
-      if (p) {
-        this.pending.delete(f.id);
-        p.onSettle?.();
-        p.reject(err);
-      } else if (this.welcomeWaiter) {
-        this.welcomeWaiter.reject(err);
-      } else {
-        this.reportError(err);
-      }
-      return;
-    }
-    if (!p) return; // answer to a request that timed out meanwhile
-    this.pending.delete(f.id);
-    p.onSettle?.();
-    p.resolve(f);
+  private onAnswer(f: Frame): void {
+    const err = this.requests.answer(f);
+    if (!err) return;
+    if (this.welcomeWaiter) this.welcomeWaiter.reject(err);
+    else this.reportError(err);
   }
 
-  protected failPending(which: (p: Pending) => boolean, why: string): void {
-    for (const [id, p] of [...this.pending]) {
-      if (!which(p)) continue;
-      this.pending.delete(id);
-      p.onSettle?.();
-      p.reject(new QcopError('ECLOSED', why, { request: { kind: KIND_NAMES[p.kind] ?? 'unknown', channel: p.channel || undefined } }));
-    }
-  }
-
-  protected onStreamClose(stream: Duplex): void {
+  private onStreamClose(stream: Duplex): void {
     if (this.stream !== stream) return;
     this.stream = null;
     const unconfirmed = this.outbox.detach(stream);
     // Closed before the welcome: say so now rather than when the handshake timer runs out.
     this.welcomeWaiter?.reject(new QcopError('ENOBROKER', `the connection to ${this.where} closed during the handshake`));
     if (this.state === 'closed' || this.state === 'connecting') return;
-    this.state = 'disconnected';
+    this.stateNow = 'disconnected';
     this.large.disconnected();
     // Calls and counted sends may or may not have reached the broker: never guess, reject them.
-    this.failPending((p) => p.inFlight && !p.idempotent, `connection to ${this.where} lost`);
+    this.requests.fail((p) => p.inFlight && !p.idempotent, `connection to ${this.where} lost`);
     if (!this.opts.reconnect) {
-      this.failPending(() => true, `connection to ${this.where} lost`);
-      this.state = 'closed';
-      this.emit('disconnected', { unconfirmed });
-      this.emit('close');
+      this.requests.fail(() => true, `connection to ${this.where} lost`);
+      this.stateNow = 'closed';
+      this.events.emit('disconnected', { unconfirmed });
+      this.events.emit('close');
       return;
     }
-    this.emit('disconnected', { unconfirmed });
+    this.events.emit('disconnected', { unconfirmed });
     this.scheduleReconnect();
   }
 
-  protected scheduleReconnect(): void {
+  private scheduleReconnect(): void {
     const delay = Math.min(this.opts.reconnectMaxDelayMs, 50 * 2 ** Math.min(this.attempt, 10));
     this.attempt++;
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
@@ -291,12 +263,12 @@ export abstract class ClientSession extends EventEmitter {
   }
 
   /** Stops the socket watch (connected again, or closed). */
-  protected stopWatching(): void {
+  private stopWatching(): void {
     this.unwatchSocket?.();
     this.unwatchSocket = null;
   }
 
-  protected async reconnect(): Promise<void> {
+  private async reconnect(): Promise<void> {
     this.reconnectTimer = null;
     if (this.state !== 'disconnected') return this.stopWatching();
     if (this.dialing) return;
@@ -318,20 +290,79 @@ export abstract class ClientSession extends EventEmitter {
     this.stopWatching();
     if (this.state !== 'disconnected') return;
     this.attempt = 0;
-    this.state = 'open';
+    this.stateNow = 'open';
     const stream = this.stream!;
     const backlog = this.outbox.attach(stream);
     this.applyHold(stream);
+    // Requests the client redoes itself (listen, watch, monitor) go; others written before the loss are sent again.
+    const resend = this.requests.takeResend();
+    // Registrations first, then those requests, then what waited in the Outbox, in order.
+    const restored = this.host.restore();
+    for (const p of resend) this.outbox.enqueue({ frame: p.frame, pending: p }, false);
+    for (const item of backlog) this.outbox.enqueue(item, false);
     // 'reconnected' means restored: listeners and watches are registered again at the broker.
-    void this.restore(backlog).then(() => {
-      if (this.state === 'open' && this.stream === stream) this.emit('reconnected');
+    void restored.then(() => {
+      if (this.state === 'open' && this.stream === stream) this.events.emit('reconnected');
     });
     this.outbox.checkDrain();
   }
 
-  /** Handles one frame from the broker other than answers (messages, events, notices). */
-  protected abstract onFrame(f: Frame): void;
+  /** Answers and the welcome are the session's; every other frame goes to the client. */
+  private onFrame(f: Frame): void {
+    switch (f.kind) {
+      case Kind.Result:
+      case Kind.Error:
+        return this.onAnswer(f);
+      case Kind.Welcome:
+        this.limits = decodeControl(payloadOf(f));
+        this.parser?.setLimit(inboundLimit(this.limits.maxFrameBytes, this.opts.maxInboundFrameBytes));
+        this.large.shm.welcome(this.limits);
+        this.welcomeWaiter?.resolve();
+        return;
+      default:
+        return this.host.frame(f);
+    }
+  }
 
-  /** Re-registers what the client holds after a reconnection, then sends what waited in the Outbox meanwhile. */
-  protected abstract restore(backlog: Array<Item<Pending>>): Promise<void>;
+  /** Request `id` is given up (a call that timed out): its answer, if one comes, is ignored. */
+  forget(id: number): void {
+    this.requests.forget(id);
+  }
+
+  /**
+   * Closes: pending requests reject with ECLOSED, `closing` runs, what the Outbox holds is written, then
+   * the stream ends. False when already closed (or closed meanwhile by another close()).
+   */
+  async close(closing: () => void): Promise<boolean> {
+    if (this.state === 'closed') return false;
+    // Large sends still waiting for a pool slot get a moment to go out (PROTOCOL 8.5); never dropped silently.
+    for (const deadline = Date.now() + 2000; this.outbox.holding && this.state === 'open' && Date.now() < deadline; ) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    if ((this.state as State) === 'closed') return false;
+    if (this.outbox.holding) this.reportError(new QcopError('ECLOSED', `client closed with ${this.outbox.heldBytes} bytes of sends still waiting for a shared-memory slot`));
+    const stream = this.stream;
+    this.stateNow = 'closed';
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.stopWatching();
+    this.requests.fail(() => true, 'client closed');
+    closing();
+    this.outbox.close();
+    if (stream && !stream.destroyed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          stream.destroy();
+          resolve();
+        }, 1000);
+        timer.unref?.();
+        stream.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        stream.end();
+      });
+    }
+    this.large.close();
+    return true;
+  }
 }

@@ -5,7 +5,7 @@ import { QcopError } from '../protocol/errors.js';
 import { F, HEADER_BYTES, Header } from './header.js';
 import { qcopEntries, systemName, validateKey } from './names.js';
 import { openObject } from './ownership.js';
-import { attachEntrySync, createEntry, releaseEntry, removeIfStale, resolveGroup, sys, type Entry } from './registry.js';
+import { attachEntrySync, createEntry, releaseEntry, removeIfStale, groupOrNone, sys, type Entry } from './registry.js';
 
 /** Every pool segment's key starts with this (`qcop-pool/<pid>-<random>/<n>`, runtime/client/pool.ts). */
 export const POOL_KEY_PREFIX = 'qcop-pool/';
@@ -122,7 +122,7 @@ function sweepStalePools(): void {
 export function createPoolSegment(key: string, size: number, group?: number | string): PoolSegment {
   validateKey(key);
   const n = native();
-  const gid = resolveGroup(group);
+  const gid = groupOrNone(group);
   const offset = Math.max(HEADER_BYTES, n.pageSize);
   sweepStalePools();
   const entry = createEntry(systemName('segment', key), 'segment', key, size, offset + size, offset, { mode: gid >= 0 ? 0o640 : 0o600 }, gid, offset);

@@ -3,7 +3,7 @@
 import { fchmodSync, fchownSync, fstatSync, readSync, type Stats } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { native, type NativeApi } from '../native/index.js';
-import { resolveGroup as resolveGid } from './ids.js';
+import { resolveGroup } from './ids.js';
 import { QcopError } from '../protocol/errors.js';
 import { F, HEADER_BYTES, Header, OFD } from './header.js';
 import { currentUid, type ShmKind } from './names.js';
@@ -102,10 +102,9 @@ export function removeIfStale(name: string, kind: ShmKind, strict = false, key =
   }
 }
 
-/** Resolves a group name or id to a gid (-1 for none); EINVAL for an unknown name. */
-/** A group (gid or name) for a new object's group bits; -1 for none. */
-export function resolveGroup(group: number | string | undefined): number {
-  return group === undefined ? -1 : resolveGid(group);
+/** A group (gid or name) for a new object's group bits; -1 for none; EINVAL for an unknown name (shm/ids.ts resolves it). */
+export function groupOrNone(group: number | string | undefined): number {
+  return group === undefined ? -1 : resolveGroup(group);
 }
 
 /** Backs the first `length` bytes of a new object with pages now; ENOSPC names what did not fit. */

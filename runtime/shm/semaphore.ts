@@ -4,7 +4,7 @@ import { QcopError } from '../protocol/errors.js';
 import { F } from './header.js';
 import { currentUid, systemName, validateKey } from './names.js';
 import { SquatError, trustedSemid } from './ownership.js';
-import { attachEntry, createEntry, releaseEntry, removeIfStale, resolveGroup, sys, type CreateOptions, type Entry } from './registry.js';
+import { attachEntry, createEntry, releaseEntry, removeIfStale, groupOrNone, sys, type CreateOptions, type Entry } from './registry.js';
 
 /** Largest semaphore value System V allows (SEMVMX). */
 export const MAX_SEMAPHORE_VALUE = 32767;
@@ -46,7 +46,7 @@ export class SystemSemaphore {
     if (!Number.isInteger(initial) || initial < 0 || initial > MAX_SEMAPHORE_VALUE) {
       throw new QcopError('EINVAL', `initial must be an integer 0..${MAX_SEMAPHORE_VALUE}`);
     }
-    const gid = resolveGroup(opts.group);
+    const gid = groupOrNone(opts.group);
     native();
     const name = systemName('semaphore', key);
     for (let attempt = 0; attempt < 20; attempt++) {

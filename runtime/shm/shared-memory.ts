@@ -5,7 +5,7 @@ import { F, HEADER_BYTES } from './header.js';
 import { SegmentLock, type LockOptions, type LockResult } from './lock.js';
 import { systemName, validateKey } from './names.js';
 import { resolveUser } from './ids.js';
-import { attachEntry, createEntry, releaseEntry, resolveGroup, sys, type CreateOptions, type Entry } from './registry.js';
+import { attachEntry, createEntry, releaseEntry, groupOrNone, sys, type CreateOptions, type Entry } from './registry.js';
 
 /** Default largest segment `create` accepts: 1 GiB. */
 export const DEFAULT_MAX_SEGMENT_SIZE = 1 << 30;
@@ -64,7 +64,7 @@ export class SharedMemory {
     const max = opts.maxSize ?? DEFAULT_MAX_SEGMENT_SIZE;
     if (!Number.isSafeInteger(size) || size <= 0) throw new QcopError('EINVAL', `segment size must be a positive integer, not ${size}`);
     if (size > max) throw new QcopError('EMSGSIZE', `segment size ${size} exceeds the maximum of ${max} bytes`);
-    const gid = resolveGroup(opts.group);
+    const gid = groupOrNone(opts.group);
     native();
     const offset = dataOffset();
     const entry = createEntry(systemName('segment', key), 'segment', key, size, offset + size, offset, opts, gid);

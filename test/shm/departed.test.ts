@@ -7,7 +7,14 @@ import { SharedMemory, SystemSemaphore, collectGarbage, connect, listSegments } 
 import { Proc, ROOT, cleanup, spawnBroker, waitFor } from '../helpers/procs.js';
 
 const STORM = path.join(ROOT, 'reliability/lib/storm-client.mjs');
-const keys = () => listSegments().map((s) => s.key).filter((k) => k.startsWith('qcop-pool/') || k.startsWith('storm-') || k.startsWith('departed-')).sort();
+/** Pids of this file's storm clients: only their pool segments count (other programs may have pools meanwhile). */
+const ours = new Set<number>();
+const isOurs = (k: string): boolean => {
+  const pool = /^qcop-pool\/(\d+)-/.exec(k);
+  if (pool) return ours.has(Number(pool[1]));
+  return k.startsWith('departed-') || /^storm-own(-sem)?\/(d\d|keep)$/.test(k);
+};
+const keys = () => listSegments().map((s) => s.key).filter(isOurs).sort();
 
 test.after.each(async () => {
   await cleanup();
@@ -25,6 +32,7 @@ test('clients SIGKILLed mid-traffic leave no pool segment, loan, lock or semapho
   const sem = await SystemSemaphore.open('departed-sem', { initial: 10 });
   try {
     const kids = [0, 1, 2, 3].map((i) => new Proc(process.execPath, [STORM, broker.socket, `d${i}`, 'departed-shared', 'departed-sem', 'own']));
+    for (const k of kids) ours.add(k.pid);
     for (const k of kids) await k.waitJson((v) => v.ev === 'busy', 20000, 'storm client busy');
     await waitFor(() => big > 0, 10000, 'a large message through the pool');
     const during = keys();
@@ -34,7 +42,7 @@ test('clients SIGKILLed mid-traffic leave no pool segment, loan, lock or semapho
     await Promise.all(kids.map((k) => k.exited));
     const killedAt = Date.now();
     await waitFor(() => keys().join() === 'departed-sem,departed-shared', 3000, 'only the test\'s own objects left').catch((e) => {
-      throw new Error(`${e.message}: ${JSON.stringify(listSegments().map((s) => [s.key, s.stale, s.pids]))}`);
+      throw new Error(`${e.message}: ${JSON.stringify(listSegments().filter((s) => isOurs(s.key)).map((s) => [s.key, s.stale, s.pids]))}`);
     });
     const after = Date.now() - killedAt;
     if (process.env.QCOP_TEST_VERBOSE) console.log(`reclaimed ${after} ms after the kills`);
