@@ -12,6 +12,17 @@ const ACK = 0x0e;
 const RETAIN = 0x10;
 const SHM = 0x20;
 const WANT = 0x01;
+// QCOP_HOSTILE_SEED replays the stray acks' ids; the seed is printed first.
+const SEED = Number(process.env.QCOP_HOSTILE_SEED || Date.now() % 2 ** 31) >>> 0;
+console.log(`durable hostile: seed ${SEED} (replay with QCOP_HOSTILE_SEED=${SEED})`);
+/** A seeded 32-bit generator (xorshift32). */
+let state = SEED || 1;
+const next32 = (): number => {
+  state ^= state << 13;
+  state ^= state >>> 17;
+  state ^= state << 5;
+  return (state >>>= 0);
+};
 
 test('stray acks, shm descriptors without a pool, oversized retains: each refused or ignored, nothing stored lost', async () => {
   const dir = tempDir();
@@ -20,7 +31,7 @@ test('stray acks, shm descriptors without a pool, oversized retains: each refuse
   for (let i = 0; i < 3; i++) await good.deliver('app/keep', 'n(int)', i);
   const raw = await RawConn.greeted(broker.socket, ['lost', 'call', 'watch']);
   // Acks of ids this connection never got: ignored, no answer, connection open.
-  for (let i = 0; i < 200; i++) await raw.write(rawFrame(ACK, 0, (Math.random() * 2 ** 32) >>> 0, (Math.random() * 2 ** 32) >>> 0, '', ''));
+  for (let i = 0; i < 200; i++) await raw.write(rawFrame(ACK, 0, next32(), next32(), '', ''));
   await raw.write(rawFrame(ACK, 0xff, 1, 1, 'app/keep', 'x', Buffer.alloc(10)));
   // A descriptor without a pool to a queued channel, and to retain: EBADSLOT, nothing stored.
   const shmSend = await raw.request(K.Send, SHM | WANT, 0, 'app/keep', 'x()', Buffer.alloc(16));
