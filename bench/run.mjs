@@ -129,7 +129,7 @@ try {
   if (selected.some((s) => s.id === 'S3' || s.id === 'S6')) {
     const shm = await probeShm();
     results.meta.shm = shm;
-    log(`bench: qcop shared-memory message path: ${shm.ok ? 'available, measured as qcop-shm (send(Buffer)) and qcop-loan (loan(), written in place)' : shm.why}`);
+    log(`bench: qcop shared-memory message path: ${shm.ok ? 'available, measured as qcop-shm (send(Buffer, { transfer: true })) and qcop-loan (loan(), written in place)' : shm.why}`);
     totalRuns = countRuns();
   }
   for (const sc of selected) {

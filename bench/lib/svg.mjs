@@ -5,7 +5,7 @@ import { SYSTEMS } from './systems.mjs';
 
 const COLORS = { qcop: '#d62728', 'qcop-shm': '#9467bd', 'qcop-loan': '#ff7f0e', 'raw-broker': '#1f77b4', 'raw-p2p': '#2ca02c' };
 /** Legend names, short enough for the legend column; other systems use their label. */
-const LEGEND = { qcop: 'qcop (sockets)', 'qcop-shm': 'qcop shm, send(Buffer)', 'qcop-loan': 'qcop shm, loan()' };
+const LEGEND = { qcop: 'qcop (sockets)', 'qcop-shm': 'qcop shm, send(Buffer, transfer)', 'qcop-loan': 'qcop shm, loan()' };
 const esc = (s) => String(s).replace(/&/g, '&amp;').replace(/</g, '&lt;');
 
 export function renderSweepSvg(s6, meta) {

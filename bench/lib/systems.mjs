@@ -16,8 +16,8 @@ export const BARE = path.join(BENCH, 'baseline/bare-listener.mjs');
 export const QCOPD_NODE_ARGS = process.env.QCOP_BENCH_QCOPD_ARGS !== undefined ? process.env.QCOP_BENCH_QCOPD_ARGS.split(' ').filter(Boolean) : DAEMON_NODE_FLAGS;
 
 /**
- * `qcop-shm` is the large-message path through shared memory (SPEC §3): `send(Buffer)`, which
- * copies the data once into a pool slot. `qcop-loan` is the same path with `client.loan()`: the
+ * `qcop-shm` is the large-message path through shared memory (SPEC §3): `send(Buffer, { transfer:
+ * true })`, which copies the data once into a pool slot. `qcop-loan` is the same path with `client.loan()`: the
  * producer writes in place into the slot and `send()` writes only a descriptor (no copy). Both run
  * exactly when the shm probe says the runtime's shared-memory path works here.
  */

@@ -8,15 +8,15 @@ import { latencyRun } from './latency.mjs';
 const SYSTEM_ORDER = ['qcop', 'qcop-shm', 'qcop-loan', 'raw-broker', 'raw-p2p'];
 
 /**
- * The shm targets are judged for both ways into the pool, side by side: `send(Buffer)` (qcop-shm,
- * the sender copies the data once into a slot) and `loan()` (qcop-loan, written in place, no copy).
+ * The shm targets are judged for both ways into the pool, side by side: `send(Buffer, { transfer: true })`
+ * (qcop-shm, the sender copies the data once into a slot) and `loan()` (qcop-loan, written in place, no copy).
  * `limit` says what is known to remain on each path when a target is missed.
  */
 const SHM_PATHS = [
   {
     system: 'qcop-shm',
-    name: 'qcop-shm, send(Buffer): one copy',
-    tput: 'the sender copies the data once into a pool slot (send(Buffer)): a Buffer of the V8 heap cannot become shared memory without a copy (docs/DECISIONS.md, no transfer); loan() is the zero-copy way; then descriptor routing through the broker and each receiver\'s handling of the descriptor (msg.data is a zero-copy view), the slot coming back through the broker; on 2 cores the sender and 1–4 receivers share the CPU with the broker',
+    name: 'qcop-shm, send(Buffer, { transfer: true }): one copy',
+    tput: 'the sender copies the data once into a pool slot (send(Buffer)): a Buffer of the V8 heap cannot become shared memory without a copy (docs/DECISIONS.md, transfer); loan() is the zero-copy way; then descriptor routing through the broker and each receiver\'s handling of the descriptor (msg.data is a zero-copy view), the slot coming back through the broker; on 2 cores the sender and 1–4 receivers share the CPU with the broker',
     lat: 'the sender\'s one copy of the data into the pool plus descriptor routing through the broker (two socket hops), against raw-p2p writing the bytes straight into the receiver socket',
   },
   {

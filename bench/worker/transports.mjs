@@ -41,8 +41,9 @@ async function drained(socks) {
 async function qcopTransport(cfg) {
   const { connect } = await import('../../dist/runtime/index.js');
   // 'qcop' is the socket path, shared memory switched off; 'qcop-shm' leaves large data to the pool
-  // (send(Buffer): one copy into a slot); 'qcop-loan' writes them in place into a slot (client.loan).
+  // (send(Buffer, { transfer: true }): one copy into a slot); 'qcop-loan' writes them in place into a slot (client.loan).
   const loan = cfg.system === 'qcop-loan';
+  const transfer = cfg.system === 'qcop-shm' ? { transfer: true } : undefined;
   const client = await connect({ socket: cfg.socket, name: cfg.name, waitForBroker: 5000, reconnect: false, shm: cfg.system === 'qcop-shm' || loan });
   // Whether large data really went through the pool, seen through the public poolInUse figure:
   // right after send() the slot is still held (its release needs the receiver and a round trip).
@@ -72,7 +73,9 @@ async function qcopTransport(cfg) {
       stats.shm = loans.pooled > 0 && loans.unpooled === 0;
       return ok;
     }
-    const ok = client.send(channel, 'data', payload);
+    // qcop-shm hands its payload over (transfer): the burst never changes it, and the latency loop changes it
+    // only after every receiver had the previous message.
+    const ok = client.send(channel, 'data', payload, transfer);
     if (!stats.shm && payload.length > 65536 && client.poolInUse?.bytes > 0) stats.shm = true;
     return ok;
   };

@@ -22,6 +22,13 @@ export type { ClientOptions } from './options.js';
 export interface SendOptions {
   /** Keep this message as the channel's retained value (no data: clear it). */
   retain?: boolean;
+  /**
+   * `send()` only, data a `Uint8Array` above `shmThreshold`: the caller hands the bytes over and changes
+   * them no more. When no pool slot is free, the client then keeps a reference and copies them into a
+   * slot once one frees, instead of copying them first to keep them (docs/SHM.md §9). Without it, a
+   * send never depends on what the caller does with its buffer afterwards.
+   */
+  transfer?: boolean;
 }
 
 /** A connection to a qcop broker (SPEC §3). Create it with `connect()`. */
@@ -123,6 +130,8 @@ export class Client extends EventEmitter implements CallAnswerer {
       if (large.direct(channel, message, bytes)) return outbox.accepted(true);
       // The common small case: CBOR head and bytes go straight into the frame, no encoder, one copy.
       if (!large.wantsBytes(bytes.length)) return inline(0, bytes, true);
+      // Handed over: wait for a slot as they are, the head is written in front of them there (one copy).
+      if (options?.transfer && large.takesBytes(bytes.length)) return outbox.accepted(outbox.enqueue({ big: { channel, message, id: this.session.newId(), payload: bytes, bytes: true } }));
       data = bytes;
     }
     const payload = encodeData(data);

@@ -65,6 +65,11 @@ export class LargeSends {
     return this.shm.wants(length) && length <= this.shm.capacity;
   }
 
+  /** True when `n` bytes of data, as a CBOR byte string, go through the pool and fit one slot. */
+  takesBytes(n: number): boolean {
+    return n < 2 ** 32 && this.takes(headSize(n) + n);
+  }
+
   /** Gives a loan back unsent; false when `data` is not an outstanding loan. */
   unloan(data: Uint8Array): boolean {
     return this.shm.pool.unloan(data);
@@ -86,7 +91,7 @@ export class LargeSends {
     }
     if (!slot) return false;
     const b = slot.buffer;
-    b.set(data, putHead(b, 0, 2, n));
+    b.set(data, putHead(b, 0, Major.Bytes, n));
     this.host.writeNow(encodeFrame(Kind.Send, Flag.Shm, this.host.newId(), 0, channel, message, this.shm.sendDescriptor(slot)));
     return true;
   }
@@ -190,7 +195,7 @@ export class LargeSends {
     }
   }
 
-  /** Copies the encoded data into a slot and writes the descriptor; false when no slot is free now. */
+  /** Copies the data into a slot (a byte string's head first) and writes the descriptor; false when no slot is free now. */
   place(big: BigSend): boolean {
     if (!this.shm.active) {
       // The shm path went away (failure, or a broker without it): inline, or EMSGSIZE with the reason.
@@ -206,16 +211,17 @@ export class LargeSends {
       this.host.writeNow(encodeFrame(Kind.Send, Flag.Shm, big.id, 0, big.channel, big.message, this.shm.sendDescriptor(big.slot)));
       return true;
     }
+    const head = big.bytes ? headSize(big.payload.length) : 0;
     let slot;
     try {
-      slot = this.shm.pool.alloc(big.payload.length);
+      slot = this.shm.pool.alloc(head + big.payload.length);
     } catch (e) {
       if ((e as QcopError).code === 'ENOSPC') return this.spill(big, e as QcopError);
       this.shm.fail(`the pool could not be created: ${(e as Error).message}`);
       return this.place(big);
     }
     if (!slot) return false;
-    big.payload.copy(slot.buffer);
+    slot.buffer.set(big.payload, big.bytes ? putHead(slot.buffer, 0, Major.Bytes, big.payload.length) : 0);
     this.host.writeNow(encodeFrame(Kind.Send, Flag.Shm, big.id, 0, big.channel, big.message, this.shm.sendDescriptor(slot)));
     return true;
   }

@@ -3,8 +3,11 @@ import type { Duplex } from 'node:stream';
 import { QcopError } from '../protocol/errors.js';
 import type { Slot } from './pool.js';
 
-/** Encoded data for the shared-memory pool; `slot` when they already are in one (a loan, written in place). */
-export interface BigSend { channel: string; message: string; id: number; payload: Buffer; slot?: Slot }
+/**
+ * Data for the shared-memory pool: encoded, or (`bytes`) the caller's own bytes handed over with `transfer`,
+ * whose CBOR head is written in front of them in the slot; `slot` when they already are in one (a loan).
+ */
+export interface BigSend { channel: string; message: string; id: number; payload: Uint8Array; slot?: Slot; bytes?: true }
 
 /** One accepted write: a frame (with its request, if any), or large data that need a pool slot first. */
 export interface Item<P> { frame?: Buffer; pending?: P; big?: BigSend }

@@ -16,7 +16,7 @@ export interface Slot {
   buffer: Buffer;
 }
 
-interface Segment { index: number; seg: PoolSegment; free: Array<[number, number]>; used: number; loans: Map<number, Slot>; dropped: boolean }
+interface Segment { index: number; seg: PoolSegment; free: Array<[number, number]>; used: number; loans: Map<number, Slot>; dropped: boolean; withdrawn?: true }
 
 /**
  * Bytes a loan keeps in front of the buffer it hands out: the CBOR byte-string head (5 bytes)
@@ -85,7 +85,13 @@ export class SendPool {
   /** A slot of `length` bytes, or null when the pool is full right now (retry after a free); QcopError ENOSPC when /dev/shm is. */
   alloc(length: number): Slot | null {
     const need = roundUp(length, ALIGN);
-    for (const s of this.segments.values()) {
+    for (const s of [...this.segments.values()]) {
+      // docs/SHM.md §10: a segment shrunk under its producer is never grown back (reserving would extend
+      // the file again, and receivers that faulted on it read zeros): it is withdrawn, a new one takes over.
+      if (!s.seg.intact(0, s.seg.size)) {
+        this.withdraw(s);
+        continue;
+      }
       const slot = this.take(s, need, length);
       if (slot) return slot;
     }
@@ -156,6 +162,10 @@ export class SendPool {
     if (slot.lagging) this.laggingBytes -= slot.length;
     const s = slot.segment;
     s.used -= slot.length;
+    if (s.withdrawn) {
+      if (s.used === 0 && s.loans.size === 0) this.closeSegment(s);
+      return true;
+    }
     const free = s.free;
     let i = 0;
     while (i < free.length && free[i]![0] < slot.offset) i++;
@@ -191,6 +201,15 @@ export class SendPool {
 
   private closeDropped(s: Segment): void {
     if (s.loans.size === 0) this.closeSegment(s);
+  }
+
+  /** Takes a shrunk segment out of use: the broker is told, the mapping goes with its last slot. */
+  private withdraw(s: Segment): void {
+    this.segments.delete(s.index);
+    this.total -= s.seg.size;
+    this.retire(s.index);
+    s.withdrawn = true;
+    if (s.used === 0 && s.loans.size === 0) this.closeSegment(s);
   }
 
   /** Unmaps a segment; one with no slot in use (none in flight) loses its name at once (docs/SHM.md §8). */

@@ -65,7 +65,7 @@ export class Session {
       writable: () => this.outbox.writable,
       holding: () => this.outbox.holding,
       writeNow: (frame) => this.outbox.writeNow(frame),
-      writeInline: (b) => this.outbox.writeNow(this.buildFrame(Kind.Send, 0, b.id, 0, b.channel, b.message, b.payload)),
+      writeInline: (b) => this.outbox.writeNow(this.buildFrame(Kind.Send, 0, b.id, 0, b.channel, b.message, b.payload, b.bytes === true)),
       control: (kind, flags, aux, payload, onError) => this.controlRequest(kind, flags, aux, payload, onError),
       newId: () => this.newId(),
       reportError: (e) => this.reportError(e),
