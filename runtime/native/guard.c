@@ -117,10 +117,7 @@ int guard_poisoned(void *addr) {
 
 /* poisoned(ab) -> true when a fault replaced this mapping with zero pages: what it shows is not the file's. */
 napi_value js_poisoned(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  void *data = NULL;
-  size_t len = 0;
-  if (argc < 1 || !arg_arraybuffer(env, argv[0], &data, &len)) return throw_type(env, "poisoned(arrayBuffer)");
+  ARRAYBUFFER_ARG("poisoned(arrayBuffer)");
   return boolean(env, data != NULL && guard_poisoned(data));
 }
 

@@ -46,6 +46,15 @@ typedef struct mapping {
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok)      \
     return NULL;
 
+/* One ArrayBuffer argument: its memory in `data` (NULL once detached) and `len`; else a TypeError naming `sig`. */
+#define ARRAYBUFFER_ARG(sig)                                                \
+  ARGS(1);                                                                  \
+  void *data = NULL;                                                        \
+  size_t len = 0;                                                           \
+  if (argc < 1 || !arg_arraybuffer(env, argv[0], &data, &len))              \
+    return throw_type(env, sig);                                            \
+  (void)len
+
 napi_value throw_errno(napi_env env, int e, const char *syscall);
 napi_value throw_type(napi_env env, const char *msg);
 int arg_i64(napi_env env, napi_value v, int64_t *out);

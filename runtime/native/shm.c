@@ -95,12 +95,20 @@ napi_value js_fallocate(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-napi_value js_fstat(napi_env env, napi_callback_info info) {
-  ARGS(1);
+/* fstat() of the descriptor given as the one argument: 0, or -1 with the exception pending (TypeError naming `sig`, or errno). */
+static int fstat_arg(napi_env env, napi_callback_info info, const char *sig, struct stat *st) {
+  size_t argc = 1;
+  napi_value argv[1];
   int64_t fd;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return -1;
+  if (argc < 1 || !arg_i64(env, argv[0], &fd)) return throw_type(env, sig), -1;
+  if (fstat((int)fd, st) < 0) return throw_errno(env, errno, "fstat"), -1;
+  return 0;
+}
+
+napi_value js_fstat(napi_env env, napi_callback_info info) {
   struct stat st;
-  if (argc < 1 || !arg_i64(env, argv[0], &fd)) return throw_type(env, "fstat(fd)");
-  if (fstat((int)fd, &st) < 0) return throw_errno(env, errno, "fstat");
+  if (fstat_arg(env, info, "fstat(fd)", &st) < 0) return NULL;
   napi_value o;
   napi_create_object(env, &o);
   napi_set_named_property(env, o, "size", num(env, (double)st.st_size));
@@ -113,11 +121,8 @@ napi_value js_fstat(napi_env env, napi_callback_info info) {
 
 /* fileSize(fd) -> st_size alone: what a reader re-checks before each message, so no object is built. */
 napi_value js_file_size(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  int64_t fd;
   struct stat st;
-  if (argc < 1 || !arg_i64(env, argv[0], &fd)) return throw_type(env, "fileSize(fd)");
-  if (fstat((int)fd, &st) < 0) return throw_errno(env, errno, "fstat");
+  if (fstat_arg(env, info, "fileSize(fd)", &st) < 0) return NULL;
   return num(env, (double)st.st_size);
 }
 
@@ -163,10 +168,7 @@ napi_value js_mmap(napi_env env, napi_callback_info info) {
 
 /* munmap(ab): empties every view at once; the pages go when no wait uses them any more. */
 napi_value js_munmap(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  void *data = NULL;
-  size_t len = 0;
-  if (argc < 1 || !arg_arraybuffer(env, argv[0], &data, &len)) return throw_type(env, "munmap(arrayBuffer)");
+  ARRAYBUFFER_ARG("munmap(arrayBuffer)");
   pthread_mutex_lock(&map_mutex);
   mapping_t *m = data ? mapping_find(data) : NULL;
   if (m) {
@@ -182,10 +184,7 @@ napi_value js_munmap(napi_env env, napi_callback_info info) {
 
 /* cancel(ab): waits on this mapping return -2 within one poll period; the mapping stays usable. */
 napi_value js_cancel(napi_env env, napi_callback_info info) {
-  ARGS(1);
-  void *data = NULL;
-  size_t len = 0;
-  if (argc < 1 || !arg_arraybuffer(env, argv[0], &data, &len)) return throw_type(env, "cancel(arrayBuffer)");
+  ARRAYBUFFER_ARG("cancel(arrayBuffer)");
   pthread_mutex_lock(&map_mutex);
   mapping_t *m = data ? mapping_find(data) : NULL;
   if (m) m->cancel = 1;

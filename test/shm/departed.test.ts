@@ -1,4 +1,5 @@
-// Nothing outlives its owner: a client SIGKILLed while holding pool segments, a loan, slot references,
+// @exclusive — any other qcop process creating a pool sweeps stale ones (docs/SHM.md §8), which would take the
+// broker's reclaiming away from it here. Nothing outlives its owner: a client SIGKILLed while holding pool segments, a loan, slot references,
 // a segment lock, semaphore units and objects of its own leaves nothing in /dev/shm while the broker runs.
 import * as path from 'node:path';
 import { test } from 'uvu';
