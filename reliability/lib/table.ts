@@ -26,13 +26,13 @@ export function describeRows(): string {
   return `
 ## How to run
 
-- Long form (the issue's numbers: 1,000 kills, 20 restarts, 1,000,000 fuzz frames, a 30-minute soak):
+- Long form (1,000 kills, 20 restarts, 1,000,000 fuzz frames, a 30-minute soak):
   \`npm run reliability\` (\`node --import tsx reliability/run.ts\`). It writes this file (\`--out FILE\` elsewhere).
   \`--soak-minutes N\` shortens the soak; \`--seed N\` repeats a run's choices and fuzz inputs;
   \`--only storm,restart,fuzz,soak,exhaust\` runs some rows.
 - Short form (a few minutes: 60 kills in 3 rounds, 3 restarts, 50,000 fuzz frames, a 10 s soak, the exhaustion rows):
   \`node --import tsx reliability/run.ts --short [--out FILE]\`; \`test/reliability/short.test.ts\` runs it inside \`npm test\`.
-  The issue asks for a 10-minute soak in the short form; a short form that must fit \`npm test\` on a loaded 2-core
+  A 10-minute soak would belong in the short form, but a short form that must fit \`npm test\` on a loaded 2-core
   machine cannot hold one, so its soak is seconds long and the long form carries the long soak (docs/DECISIONS.md).
 - The exhaustion rows need root (\`unshare -m\` and \`mount -t tmpfs\` for a private /dev/shm and a tiny socket folder);
   run as another user they fail and say so. Every process, socket, temporary folder, mount and shm object is removed
@@ -68,7 +68,7 @@ export function describeRows(): string {
 - **exhaust-disk**: the socket folder on a full 64 KiB tmpfs: the broker says ENOSPC naming the socket and exits;
   space back, it starts and serves.
 
-Only the restart row has a time goal (every listener back in under 1 s, p99 over the restarts, as the issue asks);
+Only the restart row has a time goal (every listener back in under 1 s, p99 over the restarts);
 every other time is a figure. Broker RSS and descriptors are read from \`/proc/<pid>\` of the broker process.
 `;
 }
