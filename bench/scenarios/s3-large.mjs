@@ -16,7 +16,7 @@ const SHM_PATHS = [
   {
     system: 'qcop-shm',
     name: 'qcop-shm, send(Buffer, { transfer: true }): one copy',
-    tput: 'the sender copies the data once into a pool slot (send(Buffer)): a Buffer of the V8 heap cannot become shared memory without a copy (docs/DECISIONS.md, transfer); loan() is the zero-copy way; then descriptor routing through the broker and each receiver\'s handling of the descriptor (msg.data is a zero-copy view), the slot coming back through the broker; on 2 cores the sender and 1–4 receivers share the CPU with the broker',
+    tput: 'the sender copies the data once into a pool slot (send(Buffer)), the first touch of each fresh pool page included (a page fault per 4 KiB): a Buffer of the V8 heap cannot become shared memory without a copy, and transfer saves only the copy made while no slot is free, which a drain-paced burst rarely meets (docs/DECISIONS.md, transfer); loan() is the zero-copy way; then descriptor routing through the broker and each receiver\'s handling of the descriptor (msg.data is a zero-copy view), the slot coming back through the broker; on 2 cores the sender and 1–4 receivers share the CPU with the broker',
     lat: 'the sender\'s one copy of the data into the pool plus descriptor routing through the broker (two socket hops), against raw-p2p writing the bytes straight into the receiver socket',
   },
   {
