@@ -1,23 +1,19 @@
 // The two msg frames the broker writes for a large message (PROTOCOL 8.3, 8.6): a descriptor, or the bytes inline.
-import { Flag, Kind, MSG_DESCRIPTOR_BYTES, Off } from '../protocol/constants.js';
+import { Flag, Kind, Off } from '../protocol/constants.js';
+import { msgDescriptorBytes, writeMsgDescriptor } from '../protocol/shm-descriptor.js';
 import type { Frame } from '../protocol/frame.js';
 
 /** Msg|Shm: the sender's header and names, then token, offset, length, segment size, segment name. */
 export function describedMsg(f: Frame, token: number, offset: number, length: number, segment: { name: Buffer; seg: { size: number } }, senderId: number, seq: number): Buffer {
   const name = segment.name;
-  const out = Buffer.allocUnsafe(f.messageEnd + MSG_DESCRIPTOR_BYTES + name.length);
+  const out = Buffer.allocUnsafe(f.messageEnd + msgDescriptorBytes(name));
   f.raw.copy(out, 0, 0, f.messageEnd);
   out.writeUInt32LE(out.length, Off.Length);
   out[Off.Kind] = Kind.Msg;
   out[Off.Flags] = Flag.Shm;
   out.writeUInt32LE(seq, Off.Id);
   out.writeUInt32LE(senderId, Off.Aux);
-  let at = f.messageEnd;
-  at = out.writeUInt32LE(token, at);
-  at = out.writeUInt32LE(offset, at);
-  at = out.writeUInt32LE(length, at);
-  at = out.writeUInt32LE(segment.seg.size, at);
-  name.copy(out, at);
+  writeMsgDescriptor(out, f.messageEnd, token, offset, length, segment.seg.size, name);
   return out;
 }
 

@@ -1,5 +1,6 @@
 // Large messages by descriptor in the broker: senders' pool segments, slot references per receiver, frees (PROTOCOL 8).
-import { Flag, Kind, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
+import { Flag, Kind } from '../protocol/constants.js';
+import { decodeSendDescriptor } from '../protocol/shm-descriptor.js';
 import { decodeControl } from '../protocol/control.js';
 import { QcopError, codeOfErrno } from '../protocol/errors.js';
 import { encodeFrame, payloadOf, type Frame } from '../protocol/frame.js';
@@ -107,20 +108,13 @@ export class ShmRouter {
    * others get the bytes inline when they fit the frame limit, else a Lost. Returns the receivers reached.
    */
   route(c: Connection, f: Frame, receivers: Connection[]): number {
-    const p = payloadOf(f);
-    const st = this.senders.get(c);
-    if (p.length !== SEND_DESCRIPTOR_BYTES || !st) return this.bad(c, f, 'descriptor before any pool segment, or not 16 bytes');
-    const id = p.readUInt32LE(0);
-    const segment = st.pools.get(p.readUInt32LE(4));
-    const offset = p.readUInt32LE(8);
-    const length = p.readUInt32LE(12);
-    if (!segment) return this.bad(c, f, `pool segment ${p.readUInt32LE(4)} is not announced`);
-    if (length === 0 || offset + length > segment.seg.size) return this.bad(c, f, `slot ${offset}+${length} lies outside the ${segment.seg.size}-byte segment`);
-    if (st.slots.has(id)) return this.bad(c, f, `slot ${id} is still in use`);
+    const named = this.named(c, f);
+    if (typeof named === 'string') return this.bad(c, f, named);
+    const { st, segment, id, offset, length } = named;
     // docs/SHM.md §10: the file must still back the slot (the sender may have shrunk it); a fault later is caught by the guard.
     if (!segment.seg.intact(offset, length)) {
       this.shrunk(c, segment);
-      return this.bad(c, f, `pool segment ${p.readUInt32LE(4)} no longer backs slot ${offset}+${length} (it was shrunk)`);
+      return this.bad(c, f, `pool segment ${segment.index} no longer backs slot ${offset}+${length} (it was shrunk)`);
     }
     const slot: Slot = { token: this.token(), sender: c, state: st, id, segment, length, refs: 0, active: 0, lagged: false };
     const seq = this.host.nextSeq();
@@ -189,16 +183,9 @@ export class ShmRouter {
    * delivered inline later).
    */
   copyOut(c: Connection, f: Frame, maxBytes: number, free = true): Buffer | null {
-    const p = payloadOf(f);
-    const st = this.senders.get(c);
-    if (p.length !== SEND_DESCRIPTOR_BYTES || !st) return this.refuse(c, f, 'descriptor before any pool segment, or not 16 bytes');
-    const id = p.readUInt32LE(0);
-    const segment = st.pools.get(p.readUInt32LE(4));
-    const offset = p.readUInt32LE(8);
-    const length = p.readUInt32LE(12);
-    if (!segment) return this.refuse(c, f, `pool segment ${p.readUInt32LE(4)} is not announced`);
-    if (length === 0 || offset + length > segment.seg.size) return this.refuse(c, f, `slot ${offset}+${length} lies outside the ${segment.seg.size}-byte segment`);
-    if (st.slots.has(id)) return this.refuse(c, f, `slot ${id} is still in use`);
+    const named = this.named(c, f);
+    if (typeof named === 'string') return this.refuse(c, f, named);
+    const { segment, id, offset, length } = named;
     // Without `free` the slot goes on to be routed as usual (a retained copy of a message of a channel that is not queued).
     if (free) c.push(encodeFrame(Kind.Freed, 0, 0, id, '', ''));
     if (length > maxBytes) {
@@ -209,15 +196,27 @@ export class ShmRouter {
     // Read under the fault guard: a segment shrunk during the copy gives zeros, which are never stored.
     if (!segment.seg.intact(offset, length)) {
       this.shrunk(c, segment);
-      return this.refuse(c, f, `pool segment ${p.readUInt32LE(4)} no longer backs slot ${offset}+${length} (it was shrunk)`);
+      return this.refuse(c, f, `pool segment ${segment.index} no longer backs slot ${offset}+${length} (it was shrunk)`);
     }
     return out;
   }
 
   /** Tells the sender of a Send|Shm that was never routed (it waited for an activated program) that its slot is free. */
   unrouted(c: Connection, f: Frame): void {
-    const p = payloadOf(f);
-    if (p.length === SEND_DESCRIPTOR_BYTES && c.state === 'open') c.push(encodeFrame(Kind.Freed, 0, 0, p.readUInt32LE(0), '', ''));
+    const d = decodeSendDescriptor(payloadOf(f));
+    if (d && c.state === 'open') c.push(encodeFrame(Kind.Freed, 0, 0, d.slot, '', ''));
+  }
+
+  /** The sender's slot a Send|Shm names, checked (PROTOCOL 8.3); otherwise a text saying what is wrong with it. */
+  private named(c: Connection, f: Frame): { st: Sender; segment: Segment; id: number; offset: number; length: number } | string {
+    const d = decodeSendDescriptor(payloadOf(f));
+    const st = this.senders.get(c);
+    if (!d || !st) return 'descriptor before any pool segment, or not 16 bytes';
+    const segment = st.pools.get(d.segment);
+    if (!segment) return `pool segment ${d.segment} is not announced`;
+    if (d.length === 0 || d.offset + d.length > segment.seg.size) return `slot ${d.offset}+${d.length} lies outside the ${segment.seg.size}-byte segment`;
+    if (st.slots.has(d.slot)) return `slot ${d.slot} is still in use`;
+    return { st, segment, id: d.slot, offset: d.offset, length: d.length };
   }
 
   /** PROTOCOL 8.4: a receiver is done with a token; a token it does not hold is EBADSLOT. */

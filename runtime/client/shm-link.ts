@@ -1,5 +1,6 @@
 // The client's side of large messages by descriptor: whether shm is usable, the pool, descriptors in and out (PROTOCOL 8).
-import { BASE_FEATURES, DEFAULT_MAX_POOL_BYTES, DEFAULT_SHM_THRESHOLD, HEADER_SIZE, MSG_DESCRIPTOR_BYTES, SEND_DESCRIPTOR_BYTES } from '../protocol/constants.js';
+import { BASE_FEATURES, DEFAULT_MAX_POOL_BYTES, DEFAULT_SHM_THRESHOLD, HEADER_SIZE } from '../protocol/constants.js';
+import { decodeMsgDescriptor, encodeSendDescriptor, type MsgDescriptor } from '../protocol/shm-descriptor.js';
 import { QcopError } from '../protocol/errors.js';
 import { loadNative } from '../native/index.js';
 import { SendPool, ViewCache, type Slot } from './pool.js';
@@ -15,7 +16,6 @@ export interface ShmOptions {
 }
 
 /** A Msg|Shm descriptor as received (PROTOCOL 8.3). */
-export interface MsgDescriptor { token: number; offset: number; length: number; size: number; name: string }
 
 /** Decides per connection whether data go by descriptor, and owns the sender's pool and the receiver's mappings. */
 export class ShmLink {
@@ -107,24 +107,12 @@ export class ShmLink {
 
   /** The 16 bytes of a Send|Shm (PROTOCOL 8.3). */
   sendDescriptor(slot: Slot): Buffer {
-    const d = Buffer.allocUnsafe(SEND_DESCRIPTOR_BYTES);
-    d.writeUInt32LE(slot.id, 0);
-    d.writeUInt32LE(slot.segment, 4);
-    d.writeUInt32LE(slot.offset, 8);
-    d.writeUInt32LE(slot.length, 12);
-    return d;
+    return encodeSendDescriptor({ slot: slot.id, segment: slot.segment, offset: slot.offset, length: slot.length });
   }
 
   /** Reads a Msg|Shm payload; null when it is malformed. */
   parse(payload: Buffer): MsgDescriptor | null {
-    if (payload.length <= MSG_DESCRIPTOR_BYTES) return null;
-    return {
-      token: payload.readUInt32LE(0),
-      offset: payload.readUInt32LE(4),
-      length: payload.readUInt32LE(8),
-      size: payload.readUInt32LE(12),
-      name: payload.toString('utf8', MSG_DESCRIPTOR_BYTES),
-    };
+    return decodeMsgDescriptor(payload);
   }
 
   /** The broker went away: a new one gets a fresh pool (PROTOCOL 8.7). */
