@@ -234,7 +234,7 @@ export class LargeSends {
     try {
       this.host.writeInline(big);
     } catch {
-      throw new QcopError('ENOSPC', `${full.message}; the ${big.payload.length} bytes of data on ${big.channel} are also too large to go inline (docs/SHM.md §10)`, { cause: full });
+      throw new QcopError('ENOSPC', `${full.message.startsWith(`${full.code}: `) ? full.message.slice(full.code.length + 2) : full.message}; the ${big.payload.length} bytes of data on ${big.channel} are also too large to go inline (docs/SHM.md §10)`, { cause: full });
     }
     return true;
   }

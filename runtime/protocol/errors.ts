@@ -84,7 +84,9 @@ export class QcopError extends Error {
   static fromSystem(err: unknown, what: string): QcopError {
     const errno = (err as { code?: unknown })?.code;
     const code = codeOfErrno(errno);
-    const text = (err as Error)?.message ?? String(err);
+    const said = (err as Error)?.message ?? String(err);
+    // The addon's texts already start with the call they name ("posix_fallocate: No space left on device").
+    const text = said.startsWith(`${what}: `) ? said.slice(what.length + 2) : said;
     return new QcopError(code, code === errno ? `${what}: ${text}` : `${what}: ${text}${typeof errno === 'string' && !text.includes(errno) ? ` (${errno})` : ''}`, { cause: err });
   }
 }
