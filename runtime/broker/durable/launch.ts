@@ -1,13 +1,13 @@
 // Starting a service's program (SPEC §10): as its user when the broker is root, or its systemd unit.
+import type * as ChildProcesses from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Service } from './services.js';
 
-type ChildProcessModule = typeof import('node:child_process');
-let childProcess: ChildProcessModule | undefined;
+let childProcess: typeof ChildProcesses | undefined;
 /** node:child_process on the first launch: a broker that starts no service never loads it (nor its dgram and net parts). */
-const spawnOf = (): ChildProcessModule['spawn'] => (childProcess ??= createRequire(import.meta.url)('node:child_process') as ChildProcessModule).spawn;
+const spawnOf = (): typeof ChildProcesses.spawn => (childProcess ??= createRequire(import.meta.url)('node:child_process') as typeof ChildProcesses).spawn;
 
 /** A user's uid, gid and home from /etc/passwd (Node resolves no names); null when unknown. */
 export function lookupUser(user: string | number): { uid: number; gid: number; home: string; name: string } | null {
