@@ -1,6 +1,6 @@
 // User and group names of the system (/etc/passwd, /etc/group) resolved to ids for the access policy (SPEC §9); no dependency, paths injectable.
-import * as fs from 'node:fs';
 import { QcopError } from '../../protocol/errors.js';
+import { accountRecords as records, isId, parseId } from '../../shm/ids.js';
 import type { PeerIdentity } from '../peer.js';
 
 /** Who asks, as the kernel says (SO_PEERCRED at accept): uid, primary gid, supplementary groups. */
@@ -28,41 +28,6 @@ interface GroupEntry {
   name: string;
   gid: number;
   members: string[];
-}
-
-// Account databases are small; one larger than this is not read (and no name resolves).
-const MAX_DB_BYTES = 16 << 20;
-const ID = /^(0|[1-9][0-9]{0,9})$/;
-
-/** A decimal id (`"1000"`) as a number, or null when `text` is not one (ids are below 2^32). */
-export function parseId(text: string): number | null {
-  if (!ID.test(text)) return null;
-  const n = Number(text);
-  return n <= 0xffffffff ? n : null;
-}
-
-/** True when `n` is a valid uid or gid. */
-export function isId(n: unknown): n is number {
-  return typeof n === 'number' && Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
-}
-
-/** The records (colon-separated fields) of an account database, or none when it cannot be read. */
-function records(path: string): string[][] {
-  let text: string;
-  try {
-    const st = fs.statSync(path);
-    if (!st.isFile() || st.size > MAX_DB_BYTES) return [];
-    text = fs.readFileSync(path, 'utf8');
-  } catch {
-    return [];
-  }
-  const out: string[][] = [];
-  for (const line of text.split('\n')) {
-    // Comments and NIS compat lines (`+`, `-`) name nobody here.
-    if (line === '' || line.startsWith('#') || line.startsWith('+') || line.startsWith('-')) continue;
-    out.push(line.split(':'));
-  }
-  return out;
 }
 
 /**

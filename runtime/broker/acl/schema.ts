@@ -1,7 +1,8 @@
 // The policy file schema (docs/ACL.md): one parsed JSON file checked key by key into rules and quotas, every error naming the file and the JSON path.
 import { QcopError } from '../../protocol/errors.js';
 import { channelProblem } from '../../protocol/names.js';
-import { isId, parseId, type Accounts } from './accounts.js';
+import { isId, parseId } from '../../shm/ids.js';
+import type { Accounts } from './accounts.js';
 
 /** What a rule grants, per SPEC §9: `send` (send, deliver, call), `listen` (listen, receive, answer), `watch` (watch, isRegistered), `monitor` (SPEC §12). */
 export type AclAction = 'send' | 'listen' | 'watch' | 'monitor';

@@ -1,8 +1,8 @@
 // Starting a service's program (SPEC §10): as its user when the broker is root, or its systemd unit.
 import type * as ChildProcesses from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
+import { accountRecords } from '../../shm/ids.js';
 import type { Service } from './services.js';
 
 let childProcess: typeof ChildProcesses | undefined;
@@ -11,17 +11,8 @@ const spawnOf = (): typeof ChildProcesses.spawn => (childProcess ??= createRequi
 
 /** A user's uid, gid and home from /etc/passwd (Node resolves no names); null when unknown. */
 export function lookupUser(user: string | number): { uid: number; gid: number; home: string; name: string } | null {
-  let text: string;
-  try {
-    text = fs.readFileSync('/etc/passwd', 'utf8');
-  } catch {
-    return null;
-  }
-  for (const line of text.split('\n')) {
-    const f = line.split(':');
-    if (f.length < 7) continue;
-    if (typeof user === 'string' ? f[0] === user : Number(f[2]) === user) return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]!, };
-  }
+  const f = accountRecords('/etc/passwd').find((r) => r.length >= 7 && (typeof user === 'string' ? r[0] === user : Number(r[2]) === user));
+  if (f) return { name: f[0]!, uid: Number(f[2]), gid: Number(f[3]), home: f[5]! };
   return typeof user === 'number' ? { name: String(user), uid: user, gid: user, home: '/' } : null;
 }
 
