@@ -27,7 +27,7 @@ const shm = { ok: false, why: 'not available yet: not probed' };
  * `qcop-bundle` is what a board runs: qcopd.js of the board bundle for this machine's architecture
  * (`npm run build:target`, docs/TARGETS.md), built into the bench's temp folder by `buildBundle()`.
  */
-const BUNDLE_TARGETS = { x64: 'x64', arm64: 'rpi-arm64', arm: 'rpi-armhf' };
+export const BUNDLE_TARGETS = { x64: 'x64', arm64: 'rpi-arm64', arm: 'rpi-armhf' };
 const bundle = { qcopd: '', why: 'not built yet' };
 
 export function buildBundle(outDir) {
