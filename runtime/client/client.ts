@@ -114,29 +114,33 @@ export class Client extends EventEmitter implements CallAnswerer {
    * (PROTOCOL 8); when the pool is full the message waits in the client and `send` returns false.
    */
   send(channel: string, message: string, data?: unknown, options?: SendOptions): boolean {
-    const { outbox, large } = this.session;
     this.session.checkOpen();
     this.names.check(channel, message);
-    const inline = (flags: number, payload: Uint8Array, asByteString = false) =>
-      outbox.accepted(outbox.enqueue({ frame: this.session.buildFrame(Kind.Send, flags, this.session.newId(), 0, this.names.channelBytes(channel), this.names.messageBytes(message), payload, asByteString) }));
     // SPEC §10: a retained value travels inline (the broker keeps its bytes).
-    if (options?.retain) return inline(Flag.Retain, encodeData(data));
+    if (options?.retain) return this.sendInline(channel, message, Flag.Retain, encodeData(data));
+    const { outbox, large } = this.session;
     if (data instanceof Uint8Array) {
       // Before a loan is taken back, so that a refused send leaves it to the caller.
       outbox.checkRoom(0);
-      const loaned = large.claim(channel, message, this.session.newId(), data);
+      const loaned = large.claim(channel, message, data, () => this.session.newId());
       if (loaned && 'big' in loaned) return outbox.accepted(outbox.enqueue({ big: loaned.big }));
       const bytes = loaned ? loaned.copy : data;
       if (large.direct(channel, message, bytes)) return outbox.accepted(true);
       // The common small case: CBOR head and bytes go straight into the frame, no encoder, one copy.
-      if (!large.wantsBytes(bytes.length)) return inline(0, bytes, true);
+      if (!large.wantsBytes(bytes.length)) return this.sendInline(channel, message, 0, bytes, true);
       // Handed over: wait for a slot as they are, the head is written in front of them there (one copy).
       if (options?.transfer && large.takesBytes(bytes.length)) return outbox.accepted(outbox.enqueue({ big: { channel, message, id: this.session.newId(), payload: bytes, bytes: true } }));
       data = bytes;
     }
     const payload = encodeData(data);
     if (large.takes(payload.length)) return outbox.accepted(outbox.enqueue({ big: { channel, message, id: this.session.newId(), payload } }));
-    return inline(0, payload);
+    return this.sendInline(channel, message, 0, payload);
+  }
+
+  /** One send frame into the Outbox (names checked already); what send() returns. */
+  private sendInline(channel: string, message: string, flags: number, payload: Uint8Array, asByteString = false): boolean {
+    const frame = this.session.buildFrame(Kind.Send, flags, this.session.newId(), 0, this.names.channelBytes(channel), this.names.messageBytes(message), payload, asByteString);
+    return this.session.outbox.accepted(this.session.outbox.enqueue({ frame }));
   }
 
   /**

@@ -49,10 +49,10 @@ export class LargeSends {
    * `data` given to send(): when it is a loan (or a prefix of one), the large send of it in place (`big`),
    * or its bytes as a copy when its pool went away meanwhile; undefined when it is not a loan.
    */
-  claim(channel: string, message: string, id: number, data: Uint8Array): { big: BigSend } | { copy: Buffer } | undefined {
+  claim(channel: string, message: string, data: Uint8Array, newId: () => number): { big: BigSend } | { copy: Buffer } | undefined {
     const loaned = this.shm.pool.outstanding > 0 ? this.shm.pool.claim(data) : undefined;
     if (!loaned) return undefined;
-    return loaned.slot ? { big: this.loanSend(channel, message, id, loaned.slot, data.length) } : { copy: loaned.copy! };
+    return loaned.slot ? { big: this.loanSend(channel, message, newId(), loaned.slot, data.length) } : { copy: loaned.copy! };
   }
 
   /** True when `n` bytes of data, as a CBOR byte string, go through the pool rather than inline. */

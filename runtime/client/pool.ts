@@ -85,13 +85,7 @@ export class SendPool {
   /** A slot of `length` bytes, or null when the pool is full right now (retry after a free); QcopError ENOSPC when /dev/shm is. */
   alloc(length: number): Slot | null {
     const need = roundUp(length, ALIGN);
-    for (const s of [...this.segments.values()]) {
-      // docs/SHM.md §10: a segment shrunk under its producer is never grown back (reserving would extend
-      // the file again, and receivers that faulted on it read zeros): it is withdrawn, a new one takes over.
-      if (!s.seg.intact(0, s.seg.size)) {
-        this.withdraw(s);
-        continue;
-      }
+    for (const s of this.segments.values()) {
       const slot = this.take(s, need, length);
       if (slot) return slot;
     }
@@ -224,7 +218,12 @@ export class SendPool {
       const range = free[i]!;
       if (range[1] < need) continue;
       const offset = range[0];
-      s.seg.reserve(offset + need); // ENOSPC here, before the slot is taken, rather than SIGBUS at the write
+      // ENOSPC here, before the slot is taken, rather than SIGBUS at the write. A segment shrunk under its
+      // producer is never grown back (docs/SHM.md §10): it is withdrawn, and a new one takes over.
+      if (!s.seg.reserve(offset + need)) {
+        this.withdraw(s);
+        return null;
+      }
       if (range[1] === need) free.splice(i, 1);
       else {
         range[0] += need;

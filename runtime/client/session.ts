@@ -47,10 +47,8 @@ export class Session {
   private welcomeWaiter: { resolve: () => void; reject: (e: Error) => void } | null = null;
   private readonly opts: SessionOptions;
   private incomingHeld = false;
-  private readonly events: SessionHost['events'];
 
   constructor(private readonly target: Target, options: ClientOptions, private readonly host: SessionHost) {
-    this.events = host.events;
     this.opts = sessionOptions(options);
     this.outbox = new Outbox<Pending>({
       place: (big) => this.large.place(big),
@@ -58,7 +56,7 @@ export class Session {
       live: (p) => this.requests.waiting(p),
       written: (p) => (p.inFlight = true),
       pressured: () => this.large.shm.pool.pressured,
-      drain: () => this.events.emit('drain'),
+      drain: () => this.host.events.emit('drain'),
       reportError: (e) => this.reportError(e),
     }, this.opts.highWaterMark);
     this.large = new LargeSends({
@@ -126,13 +124,13 @@ export class Session {
   /** @internal Errors without a promise go to the handle, else the client, else a process warning: never silent. */
   reportError(err: Error, handle?: EventEmitter): void {
     if (handle && handle.listenerCount('error') > 0) handle.emit('error', err);
-    else if (this.events.listenerCount('error') > 0) this.events.emit('error', err);
+    else if (this.host.events.listenerCount('error') > 0) this.host.events.emit('error', err);
     else process.emitWarning(err.message, { code: (err as QcopError).code ?? 'QCOP' });
   }
 
   /** `count` messages were lost for this receiver: a 'lost' event `{ count }`, else a process warning (never silent). */
   emitLost(count: number, why: string): void {
-    if (!this.events.emit('lost', { count })) process.emitWarning(`qcop: ${count} message(s) lost: ${why}`, { code: 'QCOP_LOST' });
+    if (!this.host.events.emit('lost', { count })) process.emitWarning(`qcop: ${count} message(s) lost: ${why}`, { code: 'QCOP_LOST' });
   }
 
   reportErrorIfLive(e: Error): void {
@@ -238,11 +236,11 @@ export class Session {
     if (!this.opts.reconnect) {
       this.requests.fail(() => true, `connection to ${this.where} lost`);
       this.stateNow = 'closed';
-      this.events.emit('disconnected', { unconfirmed });
-      this.events.emit('close');
+      this.host.events.emit('disconnected', { unconfirmed });
+      this.host.events.emit('close');
       return;
     }
-    this.events.emit('disconnected', { unconfirmed });
+    this.host.events.emit('disconnected', { unconfirmed });
     this.scheduleReconnect();
   }
 
@@ -302,7 +300,7 @@ export class Session {
     for (const item of backlog) this.outbox.enqueue(item, false);
     // 'reconnected' means restored: listeners and watches are registered again at the broker.
     void restored.then(() => {
-      if (this.state === 'open' && this.stream === stream) this.events.emit('reconnected');
+      if (this.state === 'open' && this.stream === stream) this.host.events.emit('reconnected');
     });
     this.outbox.checkDrain();
   }

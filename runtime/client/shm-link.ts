@@ -15,8 +15,6 @@ export interface ShmOptions {
   maxPoolBytes?: number;
 }
 
-/** A Msg|Shm descriptor as received (PROTOCOL 8.3). */
-
 /** Decides per connection whether data go by descriptor, and owns the sender's pool and the receiver's mappings. */
 export class ShmLink {
   readonly pool: SendPool;

@@ -31,9 +31,11 @@ export interface PoolSegment extends PoolView {
   readonly name: string;
   /**
    * Producer only: backs the data up to byte `end` with pages now (posix_fallocate, in MiB steps),
-   * so a full /dev/shm is a QcopError `ENOSPC` here rather than SIGBUS at the first write.
+   * so a full /dev/shm is a QcopError `ENOSPC` here rather than SIGBUS at the first write. False,
+   * and nothing reserved, when the file was shrunk under its producer (docs/SHM.md §10): growing it
+   * back would let receivers whose mapping faulted on it read zeros where data now are.
    */
-  reserve(end: number): void;
+  reserve(end: number): boolean;
   /**
    * Unmaps and unregisters; the last one out removes the segment. `idle` (producer only: no slot of it
    * is in flight, so no receiver will open it by name again) removes its name even while the broker is
@@ -78,10 +80,12 @@ function segmentOf(entry: Entry, data: ArrayBuffer, size: number, dataOffset: nu
     buffer: Buffer.from(data, 0, size),
     intact: intactCheck(entry.fd, data, dataOffset, faultCount),
     reserve(end) {
-      if (!writable || end <= reserved) return;
+      if (!writable || end <= reserved) return true;
+      if (native().fileSize(entry.fd) < dataOffset + size) return false;
       const upTo = Math.min(size, Math.ceil(end / RESERVE_STEP) * RESERVE_STEP);
       sys('posix_fallocate', (n) => n.fallocate(entry.fd, dataOffset + reserved, upTo - reserved));
       reserved = upTo;
+      return true;
     },
     close(idle = false) {
       if (closed) return;

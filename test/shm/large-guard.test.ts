@@ -93,6 +93,36 @@ test('a handler cut short by EBADSLOT is a lost message, not an exception out of
   assert.ok(errors.every((c) => c === 'EBADSLOT'), errors.join());
 });
 
+test('a pool segment shrunk under its producer is not grown back: the next send that needs more of it goes through a fresh segment', async () => {
+  const socket = await pool.setup();
+  const tx = await pool.client(socket);
+  const rx = await pool.client(socket);
+  const errors: string[] = [];
+  tx.on('error', (e: { code?: string }) => errors.push(e.code ?? ''));
+  const got: Buffer[] = [];
+  let lost = 0;
+  rx.on('lost', ({ count }: { count: number }) => (lost += count));
+  const l = rx.listen('guard/regrow', (msg) => got.push(msg.copyData() as Buffer));
+  await l.ready;
+  // A small large message reserves the segment's first MiB only; once it is freed, the file is cut to nothing.
+  tx.send('guard/regrow', 'first', Buffer.alloc(200 << 10, 1));
+  await tx.flush();
+  await waitFor(() => got.length === 1 && tx.poolInUse.slots === 0, 5000, 'the first message and its free');
+  const before = ownPool();
+  assert.is(before.length, 1, `one segment: ${before}`);
+  fs.truncateSync(`/dev/shm/${before[0]}`, 0);
+  // 3 MiB need more of the segment than was reserved: the producer withdraws it rather than extend the file.
+  const big = Buffer.alloc(3 * MiB, 7);
+  tx.send('guard/regrow', 'second', big);
+  await tx.flush();
+  await waitFor(() => got.length === 2 || lost > 0, 5000, 'the second message');
+  assert.is(lost, 0);
+  assert.equal(errors, []);
+  assert.ok(got[1]!.equals(big), 'the second message intact');
+  const after = ownPool();
+  assert.ok(after.length === 1 && after[0] !== before[0], `a fresh segment took over: ${before} → ${after}`);
+});
+
 test('a SIGBUS that is not a fault in a guarded mapping still ends the process (the guard chains to the default)', () => {
   const addon = JSON.stringify(`${process.cwd()}/prebuilds/linux-${process.arch}/qcop_native.node`);
   const name = `/qcop-guard-chain-${process.pid}`;
