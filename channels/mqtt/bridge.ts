@@ -21,7 +21,9 @@ interface MqttClient {
   on(ev: string, f: (...a: any[]) => void): void;
   publish(topic: string, payload: Buffer | string, opts: Record<string, unknown>, cb?: (err?: Error) => void): void;
   subscribe(filters: string[], opts: Record<string, unknown>, cb?: (err: Error | null, granted?: Array<{ qos: number }>) => void): void;
-  reconnect(): void;
+  incomingStore: unknown;
+  outgoingStore: unknown;
+  reconnect(opts?: { incomingStore: unknown; outgoingStore: unknown }): void;
   end(force: boolean, opts: Record<string, unknown>, cb: () => void): void;
 }
 interface MqttModule {
@@ -157,7 +159,9 @@ export class MqttBridge {
     this.retry = setTimeout(() => {
       this.retry = null;
       if (this.state === 'closed') return;
-      if (this.version === this.clientVersion) return client.reconnect();
+      // The stores are passed back: without them reconnect() starts empty ones, and a QoS 1 publish the
+      // server had not acknowledged would be forgotten, its callback never called (test/channels/mqtt-durable.test.ts).
+      if (this.version === this.clientVersion) return client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
       client.end(true, {}, () => {});
       this.dial();
     }, Math.min(delay, o.reconnectMaxMs));
